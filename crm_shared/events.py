@@ -1,0 +1,125 @@
+"""Event handling: an idempotency guard (dedupe on event id) and an event
+handler entrypoint that retries a failing handler with growing delays
+(per-delay TTL queues dead-lettering back to the handler's queue), then
+parks the message in ``<queue>.parked``. Never nameko's requeue loop."""
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from kombu import Connection, Queue
+from nameko.events import EventHandler
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from crm_shared.metrics import METRICS
+from crm_shared.outbox import processed_events
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-crm-attempt"
+ERROR_HEADER = "x-crm-error"
+
+
+def first_delivery(session: Session, event: dict[str, Any], consumer: str) -> bool:
+    """True the first time ``consumer`` sees this event id; False for a duplicate.
+
+    The marker is written in the handler's own transaction, so it commits
+    together with the handler's effects, or not at all."""
+    inserted = session.execute(
+        insert(processed_events)
+        .values(event_id=uuid.UUID(str(event["event_id"])), consumer=consumer)
+        .on_conflict_do_nothing()
+        .returning(processed_events.c.event_id)
+    ).first()
+    if inserted is None:
+        METRICS.counter("crm_events_duplicates_total", "Duplicate event deliveries skipped.",
+                        ("consumer",)).labels(consumer).inc()
+        return False
+    return True
+
+
+def forget_processed_before(session: Session, cutoff: Any) -> int:
+    result = session.execute(sa.delete(processed_events).where(processed_events.c.processed_at < cutoff))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def retried_total() -> Any:
+    return METRICS.counter("crm_events_retried_total", "Event deliveries scheduled for a retry.",
+                           ("service", "handler"))
+
+
+def parked_total() -> Any:
+    return METRICS.counter("crm_events_parked_total", "Event deliveries parked after the last retry.",
+                           ("service", "handler"))
+
+
+class ReliableEventHandler(EventHandler):
+    """``@handle_event(source_service, event_type)``: a pooled, durable event handler.
+
+    Retry delays come from ``EVENT_RETRY_DELAYS_SECONDS``; after the last one
+    the message is parked. Unexpected and expected errors are retried alike:
+    a handler that should drop a message returns instead of raising."""
+
+    def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
+        kwargs.pop("requeue_on_error", None)
+        super().__init__(source_service, event_type, requeue_on_error=False, **kwargs)
+
+    @property
+    def delays_ms(self) -> list[int]:
+        raw = self.container.config.get("EVENT_RETRY_DELAYS_SECONDS", [1, 5, 30, 120, 600])
+        if isinstance(raw, str):
+            raw = [v for v in raw.split(",") if v.strip()]
+        return [max(1, int(float(v) * 1000)) for v in raw]
+
+    def handle_result(self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> Any:
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        try:
+            self._retry_or_park(message, exc_info)
+        except Exception:
+            # the broker refused the retry copy: leave the original to be redelivered
+            log.exception("could not schedule a retry; requeueing")
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+    def _retry_or_park(self, message: Any, exc_info: Any) -> None:
+        headers = dict(message.headers or {})
+        attempt = int(headers.get(ATTEMPT_HEADER, 0)) + 1
+        headers[ATTEMPT_HEADER] = attempt
+        headers[ERROR_HEADER] = f"{exc_info[0].__name__}: {exc_info[1]}"[:500]
+        queue_name = self.queue.name
+        delays = self.delays_ms
+        service, handler = self.container.service_name, self.method_name
+        if attempt <= len(delays):
+            delay = delays[attempt - 1]
+            target = Queue(
+                f"{queue_name}.retry.{delay}", durable=True,
+                queue_arguments={
+                    "x-message-ttl": delay,
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": queue_name,
+                },
+            )
+            retried_total().labels(service, handler).inc()
+            log.warning("event handler %s failed (attempt %s), retrying in %sms", handler, attempt, delay)
+        else:
+            target = Queue(f"{queue_name}.parked", durable=True)
+            parked_total().labels(service, handler).inc()
+            log.error("event handler %s failed %s times, parked in %s", handler, attempt, target.name)
+        with Connection(self.container.config["AMQP_URI"], transport_options={"confirm_publish": True}) as conn:
+            producer = conn.Producer()
+            target(producer.channel).declare()
+            producer.publish(
+                message.body, exchange="", routing_key=target.name, headers=headers,
+                content_type=message.content_type, content_encoding=message.content_encoding,
+                delivery_mode=2, retry=True, retry_policy={"max_retries": 3},
+            )
+
+
+handle_event = ReliableEventHandler.decorator

@@ -1,0 +1,244 @@
+"""Transactional outbox: events are rows written in the business
+transaction; a relay publishes them to the service's nameko events exchange
+(``<service>.events``, routing key = event type) and marks them sent.
+
+While the broker is unreachable events wait in the table; the relay keeps
+id order and stops at the first failure, so order per aggregate holds."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+import eventlet
+import sqlalchemy as sa
+from eventlet.event import Event
+from kombu import Connection, Exchange
+from nameko.extensions import DependencyProvider
+from sqlalchemy.orm import Session
+
+from crm_shared.db import make_engine
+from crm_shared.logging import current_context
+from crm_shared.metrics import METRICS
+from crm_shared.migrations import lock_key
+
+log = logging.getLogger(__name__)
+
+infrastructure_metadata = sa.MetaData()
+
+outbox_events = sa.Table(
+    "outbox_events",
+    infrastructure_metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("event_id", sa.Uuid, nullable=False, unique=True),
+    sa.Column("event_type", sa.String(200), nullable=False),
+    sa.Column("aggregate_id", sa.String(200), nullable=False),
+    sa.Column("tenant_id", sa.String(64)),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("headers", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    # only unsent rows are indexed: the relay's scan stays small however long the history
+    sa.Index("ix_outbox_events_unpublished", "id", postgresql_where=sa.text("published_at IS NULL")),
+)
+
+processed_events = sa.Table(
+    "processed_events",
+    infrastructure_metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("consumer", sa.String(200), primary_key=True),
+    sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+)
+
+
+def record_event(session: Session, event_type: str, data: dict[str, Any], aggregate_id: str,
+                 tenant_id: str | None = None) -> uuid.UUID:
+    """Adds an event to the current transaction; it goes out only if that commits."""
+    ctx = current_context()
+    event_id = uuid.uuid4()
+    tenant = tenant_id or ctx.get("tenant_id")
+    envelope = {
+        "event_id": str(event_id),
+        "event_type": event_type,
+        "aggregate_id": str(aggregate_id),
+        "tenant_id": tenant,
+        "occurred_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "data": data,
+    }
+    # nameko consumers turn "nameko.<key>" headers into worker context data
+    headers = {f"nameko.{k}": v for k, v in ctx.items() if v is not None}
+    session.execute(outbox_events.insert().values(
+        event_id=event_id, event_type=event_type, aggregate_id=str(aggregate_id),
+        tenant_id=tenant, payload=envelope, headers=headers,
+    ))
+    session.info["outbox_dirty"] = True
+    return event_id
+
+
+def _published_total() -> Any:
+    return METRICS.counter("crm_outbox_published_total", "Events published from the outbox.", ("service",))
+
+
+def _failures_total() -> Any:
+    return METRICS.counter("crm_outbox_publish_failures_total", "Failed outbox relay rounds.", ("service",))
+
+
+def _pending() -> Any:
+    return METRICS.gauge("crm_outbox_pending_events", "Events waiting in the outbox.", ("service",))
+
+
+class OutboxRelay:
+    """Publishes unsent outbox rows. One relay at a time per database (an
+    advisory transaction lock), so replicas never reorder events."""
+
+    def __init__(self, service_name: str, database_url: str, amqp_uri: str,
+                 batch_size: int = 100, connect_timeout: float = 3.0) -> None:
+        self.service_name = service_name
+        self.engine = make_engine(database_url, pool_size=1, application_name=f"{service_name}-outbox")
+        self.amqp_uri = amqp_uri
+        self.batch_size = batch_size
+        self.connect_timeout = connect_timeout
+        self.exchange = Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=True)
+        self._connection: Connection | None = None
+        self._producer: Any = None
+
+    def _ensure_producer(self) -> Any:
+        if self._producer is None:
+            conn = Connection(self.amqp_uri, connect_timeout=self.connect_timeout,
+                              transport_options={"confirm_publish": True})
+            conn.connect()
+            self._connection = conn
+            self._producer = conn.Producer()
+            self.exchange(self._producer.channel).declare()
+        return self._producer
+
+    def _reset_connection(self) -> None:
+        try:
+            if self._connection is not None:
+                self._connection.release()
+        except Exception:  # the connection is already broken
+            pass
+        self._connection = None
+        self._producer = None
+
+    def close(self) -> None:
+        self._reset_connection()
+        self.engine.dispose()
+
+    def publish_pending(self) -> int:
+        """Publishes one batch; returns how many went out. Raises on broker failure
+        after committing the marks of what did go out."""
+        sent = 0
+        with self.engine.connect() as conn:
+            with conn.begin():
+                if not conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(lock_key(f"outbox:{self.service_name}")))):
+                    return 0
+                rows = conn.execute(
+                    sa.select(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.payload,
+                              outbox_events.c.headers)
+                    .where(outbox_events.c.published_at.is_(None))
+                    .order_by(outbox_events.c.id)
+                    .limit(self.batch_size)
+                ).all()
+                failure: BaseException | None = None
+                for row in rows:
+                    try:
+                        producer = self._ensure_producer()
+                        producer.publish(
+                            row.payload, exchange=self.exchange, routing_key=row.event_type,
+                            serializer="json", delivery_mode=2, headers=dict(row.headers or {}),
+                            message_id=row.payload.get("event_id"), retry=False,
+                        )
+                    except Exception as exc:  # broker down: keep the rest for later, in order
+                        self._reset_connection()
+                        failure = exc
+                        break
+                    conn.execute(outbox_events.update().where(outbox_events.c.id == row.id)
+                                 .values(published_at=sa.func.now()))
+                    sent += 1
+                pending = conn.scalar(sa.select(sa.func.count()).select_from(outbox_events)
+                                      .where(outbox_events.c.published_at.is_(None)))
+        _pending().labels(self.service_name).set(pending or 0)
+        if sent:
+            _published_total().labels(self.service_name).inc(sent)
+        if failure is not None:
+            raise failure
+        return sent
+
+
+class Outbox(DependencyProvider):
+    """Injects ``record(session, event_type, data, aggregate_id)`` and runs the
+    relay in a greenthread: woken right after a worker that recorded events,
+    polling every ``OUTBOX_POLL_SECONDS`` otherwise, backing off on failure."""
+
+    def __init__(self) -> None:
+        self.relay: OutboxRelay | None = None
+        self._wake = Event()
+        self._thread: Any = None
+        self._running = False
+        self._sessions: dict[Any, Any] = {}
+
+    def setup(self) -> None:
+        cfg = self.container.config
+        self.poll_seconds = float(cfg.get("OUTBOX_POLL_SECONDS", 1.0))
+        self.relay = OutboxRelay(self.container.service_name, cfg["DATABASE_URL"], cfg["AMQP_URI"],
+                                 int(cfg.get("OUTBOX_BATCH_SIZE", 100)))
+
+    def start(self) -> None:
+        self._running = True
+        self._thread = self.container.spawn_managed_thread(self._run)
+
+    def stop(self) -> None:
+        self._running = False
+        self.wake()
+        if self._thread is not None:
+            self._thread.wait()
+        if self.relay is not None:
+            self.relay.close()
+
+    def kill(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.kill()
+        if self.relay is not None:
+            self.relay.close()
+
+    def wake(self) -> None:
+        if not self._wake.ready():
+            self._wake.send(True)
+
+    def _run(self) -> None:
+        assert self.relay is not None
+        backoff = self.poll_seconds
+        while self._running:
+            try:
+                while self._running and self.relay.publish_pending() >= self.relay.batch_size:
+                    pass
+                backoff = self.poll_seconds
+            except Exception as exc:
+                _failures_total().labels(self.container.service_name).inc()
+                log.warning("outbox relay cannot publish, will retry: %s", exc)
+                backoff = min(backoff * 2, 30.0)
+            with eventlet.Timeout(backoff, False):
+                self._wake.wait()
+            self._wake = Event()
+
+    def get_dependency(self, worker_ctx: Any) -> Any:
+        provider = self
+
+        class Recorder:
+            @staticmethod
+            def record(session: Session, event_type: str, data: dict[str, Any], aggregate_id: str,
+                       tenant_id: str | None = None) -> uuid.UUID:
+                provider._sessions[worker_ctx] = True
+                return record_event(session, event_type, data, aggregate_id, tenant_id)
+
+        return Recorder()
+
+    def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
+        if self._sessions.pop(worker_ctx, None) and exc_info is None:
+            self.wake()
+
+    def worker_teardown(self, worker_ctx: Any) -> None:
+        self._sessions.pop(worker_ctx, None)

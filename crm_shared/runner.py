@@ -1,0 +1,85 @@
+"""Starts one service: ``python -m crm_shared.runner <service>``.
+
+Loads and validates its configuration (a bad setting stops the process with
+a message naming it), configures JSON logging, migrates its database under
+the advisory lock, then runs the nameko container until SIGTERM/SIGINT."""
+from __future__ import annotations
+
+import eventlet
+
+eventlet.monkey_patch()
+
+import psycogreen.eventlet  # noqa: E402
+
+psycogreen.eventlet.patch_psycopg()
+
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from crm_shared.config import ConfigError, ServiceSettings, load_settings  # noqa: E402
+from crm_shared.logging import configure_logging  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICES = ("auth", "users", "crm", "telephony", "mail", "onec")
+ALL = SERVICES + ("gateway",)
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    package: str
+    service_cls: type
+    settings: ServiceSettings
+    config: dict[str, Any]
+    migrations: Path | None
+
+
+def package_of(name: str) -> str:
+    if name == "gateway":
+        return "gateway"
+    if name in SERVICES:
+        return f"services.{name}"
+    raise ConfigError(f"unknown service '{name}' (one of: {', '.join(ALL)})")
+
+
+def load_service(name: str, environ: dict[str, str] | None = None) -> ServiceSpec:
+    package = package_of(name)
+    folder = ROOT / package.replace(".", "/")
+    settings_module = importlib.import_module(f"{package}.settings")
+    service_module = importlib.import_module(f"{package}.service")
+    settings, config = load_settings(settings_module.Settings, folder / "config.yaml", environ)
+    migrations = folder / "migrations"
+    return ServiceSpec(name, package, service_module.SERVICE, settings, config,
+                       migrations if migrations.is_dir() else None)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print(f"usage: python -m crm_shared.runner <{'|'.join(ALL)}>", file=sys.stderr)
+        return 2
+    try:
+        spec = load_service(argv[0])
+    except ConfigError as exc:
+        print(f"{argv[0]}: configuration error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(spec.name, spec.settings.LOG_LEVEL, spec.settings.LOG_FORMAT)
+    log = logging.getLogger("crm.runner")
+    if spec.migrations and spec.settings.DATABASE_URL and spec.settings.MIGRATE_ON_START:
+        from crm_shared.migrations import migrate
+
+        migrate(spec.settings.DATABASE_URL, spec.migrations, spec.name)
+    from nameko.cli.run import run
+
+    log.info("starting service", extra={"fields": {"pid": os.getpid()}})
+    run([spec.service_cls], spec.config)
+    log.info("service stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# System packages the test suite needs (Debian). Idempotent; only installs what is missing.
+set -euo pipefail
+need=()
+command -v promtool >/dev/null || need+=(prometheus)          # promtool check metrics / rules
+command -v pg_isready >/dev/null || need+=(postgresql)
+command -v rabbitmq-diagnostics >/dev/null || need+=(rabbitmq-server)
+command -v curl >/dev/null || need+=(curl)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then echo "ci-install: need root to install: ${need[*]}" >&2; exit 1; fi
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
+fi

@@ -1,0 +1,116 @@
+"""``make run``: creates the databases, starts every service and the gateway
+as separate processes, waits for ``/readyz`` and prints how to reach it.
+Ctrl-C (or SIGTERM) stops them all; if one dies, the rest are stopped too."""
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from crm_shared.config import load_yaml  # noqa: E402
+from crm_shared.migrations import create_database_if_missing  # noqa: E402
+from crm_shared.runner import ALL, SERVICES  # noqa: E402
+
+STATE = ROOT / ".run"
+
+
+def dev_value(name: str, make: "callable[[], str]") -> str:  # type: ignore[valid-type]
+    """Development defaults kept in .run/ so restarts keep decrypting stored secrets."""
+    if os.environ.get(name):
+        return os.environ[name]
+    path = STATE / name.lower()
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def wait_ready(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, proc in procs.items():
+            if proc.poll() is not None:
+                print(f"{name} exited with code {proc.returncode}; see {STATE / 'logs' / (name + '.log')}")
+                return False
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                if resp.status == 200:
+                    return True
+        except Exception:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for proc in procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main() -> int:
+    STATE.mkdir(exist_ok=True)
+    (STATE / "logs").mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env["CRM_OPERATOR_TOKEN"] = dev_value("CRM_OPERATOR_TOKEN", lambda: "dev-" + secrets.token_urlsafe(24))
+    env["CRM_SECRET_KEYS"] = dev_value(
+        "CRM_SECRET_KEYS", lambda: "dev1:" + base64.urlsafe_b64encode(os.urandom(32)).decode())
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    for name in SERVICES:
+        url = load_yaml(ROOT / "services" / name / "config.yaml", env)["DATABASE_URL"]
+        if create_database_if_missing(url):
+            print(f"created database for {name}")
+
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    for name in ALL:
+        log = open(STATE / "logs" / f"{name}.log", "ab")
+        procs[name] = subprocess.Popen([sys.executable, "-m", "crm_shared.runner", name], cwd=ROOT, env=env,
+                                       stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    port = env.get("GATEWAY_PORT", "8000")
+    base = f"http://127.0.0.1:{port}"
+    if not wait_ready(f"{base}/readyz", procs, float(env.get("RUN_READY_TIMEOUT", "90"))):
+        print("the suite did not become ready; logs are in .run/logs/")
+        stop_all(procs)
+        return 1
+    print(f"CRM suite ready: {base}  (API under {base}/api/v1, OpenAPI at {base}/openapi.json)")
+    print(f"operator token (CRM_OPERATOR_TOKEN): {env['CRM_OPERATOR_TOKEN']}")
+    print(f"processes: {', '.join(f'{n}={p.pid}' for n, p in procs.items())}; logs in .run/logs/")
+    print("Ctrl-C stops everything.", flush=True)
+    code = 0
+    while not stopping:
+        dead = [n for n, p in procs.items() if p.poll() is not None]
+        if dead:
+            print(f"{', '.join(dead)} stopped unexpectedly; stopping the suite (see .run/logs/)")
+            code = 1
+            break
+        time.sleep(0.5)
+    print("stopping…", flush=True)
+    stop_all(procs)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""DependencyProviders for the auth service's own I/O (beyond the shared
+database, outbox and metrics providers in ``crm_shared``)."""

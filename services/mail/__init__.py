@@ -1,0 +1,1 @@
+"""The mail service: Per-user mail accounts (presets, IMAP/SMTP settings), connection checks, folders, the poller, stored messages and sending."""

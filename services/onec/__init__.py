@@ -1,0 +1,1 @@
+"""The onec service: 1C:Accounting exchange (versions, import/export jobs, exchange log, CommerceML HTTP protocol) and CSV import/export."""

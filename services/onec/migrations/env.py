@@ -1,0 +1,4 @@
+from crm_shared.migrations import run_env
+from services.onec.models import Base
+
+run_env(Base.metadata)

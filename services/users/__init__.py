@@ -1,0 +1,1 @@
+"""The users service: Users, departments (a tree), positions, roles and their rights with scopes, the principal of a user, the audit journal."""

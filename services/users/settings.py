@@ -1,0 +1,6 @@
+"""Typed settings of the users service, validated at start from ``config.yaml``."""
+from crm_shared.config import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    pass
