@@ -1,0 +1,117 @@
+# eventlet must patch before anything imports socket/threading (nameko's rule)
+import eventlet
+
+eventlet.monkey_patch()
+
+import psycogreen.eventlet  # noqa: E402
+
+psycogreen.eventlet.patch_psycopg()
+
+import importlib  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+from nameko.containers import ServiceContainer  # noqa: E402
+
+from crm_shared.metrics import METRICS  # noqa: E402
+from crm_shared.migrations import migrate  # noqa: E402
+from crm_shared.runner import ROOT, SERVICES, package_of  # noqa: E402
+from crm_shared.testing import Databases, RabbitVhost, service_config  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def rabbit() -> Any:
+    vhost = RabbitVhost()
+    vhost.amqp_uri = vhost.create()
+    yield vhost
+    vhost.delete()
+
+
+@pytest.fixture(scope="session")
+def amqp_uri(rabbit: RabbitVhost) -> str:
+    return rabbit.amqp_uri
+
+
+@pytest.fixture(scope="session")
+def databases() -> Any:
+    dbs = Databases()
+    yield dbs
+    dbs.drop_all()
+
+
+@pytest.fixture(autouse=True)
+def fresh_metrics() -> None:
+    METRICS.reset()
+
+
+class Containers:
+    """Starts nameko containers in this process; stops them all at the end."""
+
+    def __init__(self, amqp_uri: str, databases: Databases) -> None:
+        self.amqp_uri = amqp_uri
+        self.databases = databases
+        self.started: list[ServiceContainer] = []
+
+    def config(self, name: str, database_url: str | None = None, **overrides: Any) -> dict[str, Any]:
+        if name != "gateway" and database_url is None:
+            database_url = self.databases.create(name)
+        settings, config = service_config(name, self.amqp_uri, database_url, **overrides)
+        if database_url:
+            migrate(database_url, ROOT / package_of(name).replace(".", "/") / "migrations", name)
+        return config
+
+    def start(self, service_cls: Any, config: dict[str, Any]) -> ServiceContainer:
+        container = ServiceContainer(service_cls, config)
+        container.start()
+        self.started.append(container)
+        return container
+
+    def start_named(self, name: str, **overrides: Any) -> ServiceContainer:
+        module = importlib.import_module(f"{package_of(name)}.service")
+        return self.start(module.SERVICE, self.config(name, **overrides))
+
+    def stop_all(self) -> None:
+        # in parallel: each nameko container takes ~1.5 s to drain its consumer
+        pool = eventlet.GreenPool()
+        for container in reversed(self.started):
+            pool.spawn(container.stop)
+        pool.waitall()
+        self.started.clear()
+
+
+@pytest.fixture
+def containers(amqp_uri: str, databases: Databases) -> Any:
+    c = Containers(amqp_uri, databases)
+    yield c
+    c.stop_all()
+
+
+class Suite:
+    def __init__(self, containers: Containers) -> None:
+        self.containers = containers
+        self.by_name: dict[str, ServiceContainer] = {}
+        for name in SERVICES:
+            self.by_name[name] = containers.start_named(name)
+        gateway = containers.start_named("gateway")
+        self.by_name["gateway"] = gateway
+        self.url = f"http://{gateway.config['WEB_SERVER_ADDRESS'].replace('0.0.0.0', '127.0.0.1')}"
+        self.operator_token = gateway.config["CRM_OPERATOR_TOKEN"]
+
+
+@pytest.fixture
+def private_containers(databases: Databases) -> Any:
+    """Containers on a vhost of their own, for tests that stop or break services."""
+    vhost = RabbitVhost()
+    c = Containers(vhost.create(), databases)
+    yield c
+    c.stop_all()
+    vhost.delete()
+
+
+@pytest.fixture(scope="module")
+def suite(amqp_uri: str, databases: Databases) -> Any:
+    """All six services and the gateway, started once per test module."""
+    c = Containers(amqp_uri, databases)
+    s = Suite(c)
+    yield s
+    c.stop_all()
