@@ -70,7 +70,7 @@ class ServiceSettings(BaseModel):
     DB_POOL_SIZE: int = Field(default=5, ge=1, le=100)
     OUTBOX_POLL_SECONDS: float = Field(default=1.0, gt=0, le=60)
     OUTBOX_BATCH_SIZE: int = Field(default=100, ge=1, le=10000)
-    EVENT_RETRY_DELAYS_SECONDS: list[float] = Field(default_factory=lambda: [1, 5, 30, 120, 600])
+    EVENT_RETRY_DELAYS_SECONDS: list[float] = Field(default_factory=lambda: [1.0, 5.0, 30.0, 120.0, 600.0])
     CRM_SECRET_KEYS: str | None = None
 
     @field_validator("EVENT_RETRY_DELAYS_SECONDS", mode="before")
@@ -102,7 +102,8 @@ def validate_settings(settings_cls: type[S], raw: Mapping[str, Any]) -> S:
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
 
 
-def load_settings(settings_cls: type[S], path: str | Path, environ: Mapping[str, str] | None = None) -> tuple[S, dict[str, Any]]:
+def load_settings(settings_cls: type[S], path: str | Path,
+                  environ: Mapping[str, str] | None = None) -> tuple[S, dict[str, Any]]:
     """Load, substitute and validate; returns typed settings and the nameko config dict."""
     raw = load_yaml(path, environ)
     settings = validate_settings(settings_cls, raw)

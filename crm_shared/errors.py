@@ -3,6 +3,7 @@ with nameko's deserializer) and the gateway turns them into the DESIGN
 error body ``{"error": {"code", "message", "fields"}}`` with their status."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from nameko.exceptions import deserialize_to_instance
@@ -13,9 +14,13 @@ class CrmError(Exception):
     code = "internal_error"
 
     def __init__(self, message: str = "", fields: dict[str, str] | None = None,
-                 code: str | None = None, details: dict[str, Any] | None = None) -> None:
-        # args must hold everything: nameko rebuilds the instance as cls(*args).
-        super().__init__(message, fields, code, details)
+                 code: str | None = None, details: dict[str, Any] | str | None = None) -> None:
+        # args must hold everything, JSON-safe (nameko stringifies None): the
+        # other side rebuilds the instance as cls(*args). nameko also stringifies
+        # numbers and booleans, so details travel as JSON text and keep their types.
+        if isinstance(details, str):
+            details = json.loads(details) if details else {}
+        super().__init__(message, dict(fields or {}), code or "", json.dumps(details or {}, default=str))
         self.message = message or self.__class__.__doc__ or self.code
         self.fields = dict(fields or {})
         if code:

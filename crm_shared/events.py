@@ -8,7 +8,9 @@ import logging
 import uuid
 from typing import Any
 
+import eventlet
 import sqlalchemy as sa
+from eventlet.event import Event
 from kombu import Connection, Queue
 from nameko.events import EventHandler
 from sqlalchemy.dialects.postgresql import insert
@@ -66,6 +68,43 @@ class ReliableEventHandler(EventHandler):
     def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
         kwargs.pop("requeue_on_error", None)
         super().__init__(source_service, event_type, requeue_on_error=False, **kwargs)
+        self._tails: dict[str, Event] = {}
+        self._done: dict[Any, tuple[str, Event]] = {}
+
+    def handle_message(self, body: Any, message: Any) -> None:
+        """Workers run concurrently, but events of one aggregate are handled one
+        after another, in the order they arrive (the outbox publishes in order)."""
+        key = body.get("aggregate_id") if isinstance(body, dict) else None
+        if key is None:
+            super().handle_message(body, message)
+            return
+        previous = self._tails.get(key)
+        done = Event()
+        self._tails[key] = done
+        self._done[id(message)] = (key, done)
+
+        def dispatch() -> None:
+            if previous is not None:
+                previous.wait()
+            try:
+                super(ReliableEventHandler, self).handle_message(body, message)
+            except Exception:
+                self._finish(message)
+                raise
+
+        if previous is None or previous.ready():
+            dispatch()
+        else:
+            eventlet.spawn_n(dispatch)
+
+    def _finish(self, message: Any) -> None:
+        entry = self._done.pop(id(message), None)
+        if entry is None:
+            return
+        key, done = entry
+        if self._tails.get(key) is done:
+            del self._tails[key]
+        done.send(True)
 
     @property
     def delays_ms(self) -> list[int]:
@@ -75,6 +114,12 @@ class ReliableEventHandler(EventHandler):
         return [max(1, int(float(v) * 1000)) for v in raw]
 
     def handle_result(self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> Any:
+        try:
+            return self._settle(message, result, exc_info)
+        finally:
+            self._finish(message)
+
+    def _settle(self, message: Any, result: Any, exc_info: Any) -> Any:
         if exc_info is None:
             self.queue_consumer.ack_message(message)
             return result, exc_info

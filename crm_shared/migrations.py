@@ -98,7 +98,10 @@ def main(argv: list[str]) -> int:
         print("usage: python -m crm_shared.migrations <service>", file=sys.stderr)
         return 2
     spec = load_service(argv[0])
-    migrate(spec.settings.DATABASE_URL or "", spec.migrations, spec.name)
+    if spec.migrations is None or not spec.settings.DATABASE_URL:
+        print(f"{spec.name} has no database to migrate", file=sys.stderr)
+        return 2
+    migrate(spec.settings.DATABASE_URL, spec.migrations, spec.name)
     return 0
 
 

@@ -14,8 +14,9 @@ from typing import Any
 import eventlet
 import sqlalchemy as sa
 from eventlet.event import Event
-from kombu import Connection, Exchange
+from kombu import Connection
 from nameko.extensions import DependencyProvider
+from nameko.standalone.events import get_event_exchange
 from sqlalchemy.orm import Session
 
 from crm_shared.db import make_engine
@@ -99,7 +100,8 @@ class OutboxRelay:
         self.amqp_uri = amqp_uri
         self.batch_size = batch_size
         self.connect_timeout = connect_timeout
-        self.exchange = Exchange(f"{service_name}.events", type="topic", durable=True, auto_delete=True)
+        # declared exactly as nameko's event handlers declare it
+        self.exchange = get_event_exchange(service_name, {})
         self._connection: Connection | None = None
         self._producer: Any = None
 
@@ -117,8 +119,8 @@ class OutboxRelay:
         try:
             if self._connection is not None:
                 self._connection.release()
-        except Exception:  # the connection is already broken
-            pass
+        except Exception as exc:  # the connection is already broken
+            log.debug("closing a broken broker connection: %s", exc)
         self._connection = None
         self._producer = None
 
@@ -132,7 +134,8 @@ class OutboxRelay:
         sent = 0
         with self.engine.connect() as conn:
             with conn.begin():
-                if not conn.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(lock_key(f"outbox:{self.service_name}")))):
+                lock = sa.func.pg_try_advisory_xact_lock(lock_key(f"outbox:{self.service_name}"))
+                if not conn.scalar(sa.select(lock)):
                     return 0
                 rows = conn.execute(
                     sa.select(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.payload,

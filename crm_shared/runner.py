@@ -5,7 +5,11 @@ a message naming it), configures JSON logging, migrates its database under
 the advisory lock, then runs the nameko container until SIGTERM/SIGINT."""
 from __future__ import annotations
 
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 

@@ -107,3 +107,102 @@ def service_config(name: str, amqp_uri: str, database_url: str | None = None,
 
     settings_cls = importlib.import_module(f"{package_of(name)}.settings").Settings
     return load_settings(settings_cls, folder / "config.yaml", env)
+
+
+class TcpProxy:
+    """A loopback TCP proxy a test can cut and restore, to take a broker away
+    from one client without touching the machine's own RabbitMQ."""
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1") -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self.cut_off = False
+        self._server: Any = None
+        self._conns: list[Any] = []
+        self._pipes: list[Any] = []
+        self._thread: Any = None
+
+    def start(self) -> "TcpProxy":
+        import eventlet
+
+        self._server = eventlet.listen(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._thread = eventlet.spawn(self._accept)
+        return self
+
+    def _accept(self) -> None:
+        import eventlet
+
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:
+                return
+            if self.cut_off:
+                client.close()
+                continue
+            try:
+                upstream = eventlet.connect(self.target)
+            except OSError:
+                client.close()
+                continue
+            self._conns += [client, upstream]
+            self._pipes += [eventlet.spawn(self._pipe, client, upstream), eventlet.spawn(self._pipe, upstream, client)]
+
+    @staticmethod
+    def _pipe(src: Any, dst: Any) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except (OSError, EOFError):  # eventlet raises EOFError on a socket closed under it
+            pass
+        finally:
+            for sock in (src, dst):
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> None:
+        """Drop every live connection and refuse new ones."""
+        self.cut_off = True
+        # kill the pipes first: a greenthread left reading a closed fd would
+        # collide with whatever socket reuses that fd number next
+        pipes, self._pipes = self._pipes, []
+        for pipe in pipes:
+            pipe.kill()
+        conns, self._conns = self._conns, []
+        for sock in conns:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def restore(self) -> None:
+        self.cut_off = False
+
+    def stop(self) -> None:
+        self.cut()
+        if self._server is not None:
+            self._server.close()
+        if self._thread is not None:
+            self._thread.kill()
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, message: str = "condition") -> Any:
+    """Polls ``predicate`` until it returns something truthy; fails after ``timeout``."""
+    import time
+
+    import eventlet
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        eventlet.sleep(interval)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,10 +21,10 @@ from crm_shared.config import load_yaml  # noqa: E402
 from crm_shared.migrations import create_database_if_missing  # noqa: E402
 from crm_shared.runner import ALL, SERVICES  # noqa: E402
 
-STATE = ROOT / ".run"
+STATE = Path(os.environ.get("CRM_RUN_DIR", ROOT / ".run"))
 
 
-def dev_value(name: str, make: "callable[[], str]") -> str:  # type: ignore[valid-type]
+def dev_value(name: str, make: Callable[[], str]) -> str:
     """Development defaults kept in .run/ so restarts keep decrypting stored secrets."""
     if os.environ.get(name):
         return os.environ[name]
@@ -40,13 +41,15 @@ def wait_ready(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: flo
         for name, proc in procs.items():
             if proc.poll() is not None:
                 print(f"{name} exited with code {proc.returncode}; see {STATE / 'logs' / (name + '.log')}")
+                tail = (STATE / "logs" / f"{name}.log").read_text(errors="replace").splitlines()[-5:]
+                print("\n".join("    " + line for line in tail))
                 return False
         try:
-            with urllib.request.urlopen(url, timeout=3) as resp:
+            with urllib.request.urlopen(url, timeout=3) as resp:  # noqa: S310 (our own http URL)
                 if resp.status == 200:
                     return True
-        except Exception:
-            pass
+        except OSError:
+            pass  # not listening yet  # noqa: S110
         time.sleep(0.5)
     return False
 
@@ -64,7 +67,7 @@ def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 def main() -> int:
-    STATE.mkdir(exist_ok=True)
+    STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "logs").mkdir(exist_ok=True)
     env = dict(os.environ)
     env["CRM_OPERATOR_TOKEN"] = dev_value("CRM_OPERATOR_TOKEN", lambda: "dev-" + secrets.token_urlsafe(24))
@@ -92,18 +95,18 @@ def main() -> int:
     port = env.get("GATEWAY_PORT", "8000")
     base = f"http://127.0.0.1:{port}"
     if not wait_ready(f"{base}/readyz", procs, float(env.get("RUN_READY_TIMEOUT", "90"))):
-        print("the suite did not become ready; logs are in .run/logs/")
+        print(f"the suite did not become ready; logs are in {STATE}/logs/")
         stop_all(procs)
         return 1
     print(f"CRM suite ready: {base}  (API under {base}/api/v1, OpenAPI at {base}/openapi.json)")
     print(f"operator token (CRM_OPERATOR_TOKEN): {env['CRM_OPERATOR_TOKEN']}")
-    print(f"processes: {', '.join(f'{n}={p.pid}' for n, p in procs.items())}; logs in .run/logs/")
+    print(f"processes: {', '.join(f'{n}={p.pid}' for n, p in procs.items())}; logs in {STATE}/logs/")
     print("Ctrl-C stops everything.", flush=True)
     code = 0
     while not stopping:
         dead = [n for n, p in procs.items() if p.poll() is not None]
         if dead:
-            print(f"{', '.join(dead)} stopped unexpectedly; stopping the suite (see .run/logs/)")
+            print(f"{', '.join(dead)} stopped unexpectedly; stopping the suite (see {STATE}/logs/)")
             code = 1
             break
         time.sleep(0.5)

@@ -1,5 +1,9 @@
 # eventlet must patch before anything imports socket/threading (nameko's rule)
-import eventlet
+import warnings
+
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")
+
+import eventlet  # noqa: E402
 
 eventlet.monkey_patch()
 
@@ -115,3 +119,4 @@ def suite(amqp_uri: str, databases: Databases) -> Any:
     s = Suite(c)
     yield s
     c.stop_all()
+

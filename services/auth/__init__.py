@@ -1,1 +1,2 @@
-"""The auth service: Tenants (product code, tariff), credentials check, sessions, access/refresh tokens, login throttling and lockout, the per-tenant storage ledger."""
+"""The auth service: Tenants (product code, tariff), credentials check, sessions, access/refresh
+tokens, login throttling and lockout, the per-tenant storage ledger."""

@@ -1,1 +1,2 @@
-"""The crm service: Counterparties, contacts, products, invoices, payments and communications, with rights enforced inside every query."""
+"""The crm service: Counterparties, contacts, products, invoices, payments and communications, with
+rights enforced inside every query."""

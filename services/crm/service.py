@@ -6,7 +6,8 @@ from crm_shared.service import DatabaseServiceBase
 
 
 class CrmService(DatabaseServiceBase):
-    """Counterparties, contacts, products, invoices, payments and communications, with rights enforced inside every query."""
+    """Counterparties, contacts, products, invoices, payments and communications, with rights enforced
+    inside every query."""
 
     name = "crm"
 

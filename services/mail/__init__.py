@@ -1,1 +1,2 @@
-"""The mail service: Per-user mail accounts (presets, IMAP/SMTP settings), connection checks, folders, the poller, stored messages and sending."""
+"""The mail service: Per-user mail accounts (presets, IMAP/SMTP settings), connection checks, folders,
+the poller, stored messages and sending."""

@@ -6,7 +6,8 @@ from crm_shared.service import DatabaseServiceBase
 
 
 class MailService(DatabaseServiceBase):
-    """Per-user mail accounts (presets, IMAP/SMTP settings), connection checks, folders, the poller, stored messages and sending."""
+    """Per-user mail accounts (presets, IMAP/SMTP settings), connection checks, folders, the poller,
+    stored messages and sending."""
 
     name = "mail"
 

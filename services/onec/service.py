@@ -6,7 +6,8 @@ from crm_shared.service import DatabaseServiceBase
 
 
 class OnecService(DatabaseServiceBase):
-    """1C:Accounting exchange (versions, import/export jobs, exchange log, CommerceML HTTP protocol) and CSV import/export."""
+    """1C:Accounting exchange (versions, import/export jobs, exchange log, CommerceML HTTP protocol)
+    and CSV import/export."""
 
     name = "onec"
 

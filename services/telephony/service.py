@@ -6,7 +6,8 @@ from crm_shared.service import DatabaseServiceBase
 
 
 class TelephonyService(DatabaseServiceBase):
-    """Per-user SIP accounts, the SIP engine, active calls, the call log and the Mango Office PBX adapter."""
+    """Per-user SIP accounts, the SIP engine, active calls, the call log and the Mango Office PBX
+    adapter."""
 
     name = "telephony"
 

@@ -1,0 +1,3 @@
+from crm_shared.migrations import run_env
+
+run_env(None)
