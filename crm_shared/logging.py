@@ -91,7 +91,8 @@ class RequestContext(DependencyProvider):
         def set(self, **values: Any) -> None:
             for key, value in values.items():
                 if value is not None:
-                    self._worker_ctx.context_data[key] = value
+                    # .data, not .context_data: the latter is a fresh copy on every access
+                    self._worker_ctx.data[key] = value
             set_context(**values)
 
     def get_dependency(self, worker_ctx: Any) -> "RequestContext.Handle":
