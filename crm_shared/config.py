@@ -41,7 +41,11 @@ def substitute(text: str, environ: Mapping[str, str] | None = None) -> str:
 
 def referenced_variables(path: str | Path) -> set[str]:
     """Every environment variable a config file reads (used by the docs/deploy coverage test)."""
-    return {m.group("name") for m in _VAR.finditer(Path(path).read_text())}
+    names: set[str] = set()
+    for line in Path(path).read_text().splitlines():
+        if not line.lstrip().startswith("#"):
+            names.update(m.group("name") for m in _VAR.finditer(line))
+    return names
 
 
 def load_yaml(path: str | Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -168,3 +168,53 @@ class ReliableEventHandler(EventHandler):
 
 
 handle_event = ReliableEventHandler.decorator
+
+
+def replay_parked(amqp_uri: str, parked_queue: str, limit: int | None = None) -> int:
+    """Moves parked messages back to their handler's queue with the attempt
+    count reset (after the cause is fixed). Publishes with confirms before
+    acking, so a crash in between can duplicate (handlers dedupe), never lose."""
+    if not parked_queue.endswith(".parked"):
+        raise ValueError("name a parking queue: <handler queue>.parked")
+    target = parked_queue[: -len(".parked")]
+    moved = 0
+    with Connection(amqp_uri, transport_options={"confirm_publish": True}) as conn:
+        queue = conn.SimpleQueue(Queue(parked_queue, durable=True))
+        producer = conn.Producer()
+        try:
+            while limit is None or moved < limit:
+                try:
+                    message = queue.get(block=False)
+                except queue.Empty:
+                    break
+                headers = {k: v for k, v in (message.headers or {}).items() if k not in (ATTEMPT_HEADER, ERROR_HEADER)}
+                headers["x-crm-replayed"] = int((message.headers or {}).get("x-crm-replayed", 0)) + 1
+                producer.publish(message.body, exchange="", routing_key=target, headers=headers,
+                                 content_type=message.content_type, content_encoding=message.content_encoding,
+                                 delivery_mode=2)
+                message.ack()
+                moved += 1
+        finally:
+            queue.close()
+    log.info("replayed %s parked message(s) from %s to %s", moved, parked_queue, target)
+    return moved
+
+
+def main(argv: list[str]) -> int:
+    """``python -m crm_shared.events replay <queue>.parked [limit]`` (AMQP_URI from the environment)."""
+    import os
+    import sys
+
+    if len(argv) not in (2, 3) or argv[0] != "replay":
+        print("usage: python -m crm_shared.events replay <handler-queue>.parked [limit]", file=sys.stderr)
+        return 2
+    amqp_uri = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+    moved = replay_parked(amqp_uri, argv[1], int(argv[2]) if len(argv) == 3 else None)
+    print(f"replayed {moved} message(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

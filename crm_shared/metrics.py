@@ -10,7 +10,15 @@ from typing import Any, Callable, Iterable
 import eventlet
 import eventlet.wsgi
 from nameko.extensions import DependencyProvider
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +29,14 @@ class MetricsRegistry:
     """Get-or-create access to metrics, so modules never hold a stale object after ``reset``."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
         self._metrics: dict[str, Any] = {}
+        self.registry = self._new_registry()
+
+    @staticmethod
+    def _new_registry() -> CollectorRegistry:
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)  # process_cpu_seconds_total, resident memory, fds
+        return registry
 
     def _get(self, kind: type, name: str, doc: str, labels: Iterable[str], **kw: Any) -> Any:
         metric = self._metrics.get(name)
@@ -49,7 +63,7 @@ class MetricsRegistry:
         return generate_latest(self.registry)
 
     def reset(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = self._new_registry()
         self._metrics = {}
 
 
@@ -113,12 +127,15 @@ class OpsServer:
 
     def readiness(self) -> dict[str, str]:
         results = {}
+        gauge = METRICS.gauge("crm_readiness_check_up", "1 when a readiness check of this process passes.",
+                              ("check",))
         for name, check in self.checks.items():
             try:
                 check()
                 results[name] = "ok"
             except Exception as exc:  # a probe reports, it never raises
                 results[name] = f"down: {exc.__class__.__name__}: {exc}"[:300]
+            gauge.labels(name).set(1 if results[name] == "ok" else 0)
         return results
 
     def app(self, environ: dict[str, Any], start_response: Any) -> list[bytes]:
@@ -126,6 +143,7 @@ class OpsServer:
 
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
+            self.readiness()  # so a scrape also sees crm_readiness_check_up
             start_response("200 OK", [("Content-Type", CONTENT_TYPE_LATEST)])
             return [METRICS.exposition()]
         if path == "/healthz":

@@ -98,6 +98,9 @@ def main(argv: list[str]) -> int:
         print("usage: python -m crm_shared.migrations <service>", file=sys.stderr)
         return 2
     spec = load_service(argv[0])
+    from crm_shared.logging import configure_logging
+
+    configure_logging(spec.name, spec.settings.LOG_LEVEL, spec.settings.LOG_FORMAT)
     if spec.migrations is None or not spec.settings.DATABASE_URL:
         print(f"{spec.name} has no database to migrate", file=sys.stderr)
         return 2

@@ -128,38 +128,42 @@ class OutboxRelay:
         self._reset_connection()
         self.engine.dispose()
 
+    def _publish_batch(self, conn: Any) -> tuple[int, BaseException | None]:
+        rows = conn.execute(
+            sa.select(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.payload,
+                      outbox_events.c.headers)
+            .where(outbox_events.c.published_at.is_(None))
+            .order_by(outbox_events.c.id)
+            .limit(self.batch_size)
+        ).all()
+        sent = 0
+        for row in rows:
+            try:
+                producer = self._ensure_producer()
+                producer.publish(
+                    row.payload, exchange=self.exchange, routing_key=row.event_type,
+                    serializer="json", delivery_mode=2, headers=dict(row.headers or {}),
+                    message_id=row.payload.get("event_id"), retry=False,
+                )
+            except Exception as exc:  # broker down: keep the rest for later, in order
+                self._reset_connection()
+                return sent, exc
+            conn.execute(outbox_events.update().where(outbox_events.c.id == row.id)
+                         .values(published_at=sa.func.now()))
+            sent += 1
+        return sent, None
+
     def publish_pending(self) -> int:
         """Publishes one batch; returns how many went out. Raises on broker failure
         after committing the marks of what did go out."""
         sent = 0
+        failure: BaseException | None = None
         with self.engine.connect() as conn:
             with conn.begin():
                 lock = sa.func.pg_try_advisory_xact_lock(lock_key(f"outbox:{self.service_name}"))
-                if not conn.scalar(sa.select(lock)):
-                    return 0
-                rows = conn.execute(
-                    sa.select(outbox_events.c.id, outbox_events.c.event_type, outbox_events.c.payload,
-                              outbox_events.c.headers)
-                    .where(outbox_events.c.published_at.is_(None))
-                    .order_by(outbox_events.c.id)
-                    .limit(self.batch_size)
-                ).all()
-                failure: BaseException | None = None
-                for row in rows:
-                    try:
-                        producer = self._ensure_producer()
-                        producer.publish(
-                            row.payload, exchange=self.exchange, routing_key=row.event_type,
-                            serializer="json", delivery_mode=2, headers=dict(row.headers or {}),
-                            message_id=row.payload.get("event_id"), retry=False,
-                        )
-                    except Exception as exc:  # broker down: keep the rest for later, in order
-                        self._reset_connection()
-                        failure = exc
-                        break
-                    conn.execute(outbox_events.update().where(outbox_events.c.id == row.id)
-                                 .values(published_at=sa.func.now()))
-                    sent += 1
+                if conn.scalar(sa.select(lock)):
+                    sent, failure = self._publish_batch(conn)
+                # counted by every replica, lock or not, so the gauge never goes stale
                 pending = conn.scalar(sa.select(sa.func.count()).select_from(outbox_events)
                                       .where(outbox_events.c.published_at.is_(None)))
         _pending().labels(self.service_name).set(pending or 0)

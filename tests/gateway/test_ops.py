@@ -46,6 +46,8 @@ def test_service_metrics_pages_pass_promtool(suite):
         page = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
         assert page.status_code == 200
         assert "crm_entrypoint_duration_seconds_bucket" in page.text
+        assert 'crm_readiness_check_up{check="database"} 1.0' in page.text
+        assert "process_resident_memory_bytes" in page.text
         check = subprocess.run(["promtool", "check", "metrics"], input=page.content, capture_output=True, timeout=30)
         assert check.returncode == 0, (name, check.stdout + check.stderr)
         ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5)

@@ -11,7 +11,7 @@ from nameko.containers import ServiceContainer
 from sqlalchemy.orm import Session
 
 from crm_shared.db import Database, make_engine
-from crm_shared.events import first_delivery, handle_event
+from crm_shared.events import first_delivery, handle_event, replay_parked
 from crm_shared.metrics import METRICS
 from crm_shared.migrations import migrate
 from crm_shared.outbox import Outbox, OutboxRelay, outbox_events, record_event
@@ -171,4 +171,10 @@ def test_a_handler_that_always_fails_ends_in_the_parking_queue(private_container
         assert message.headers["x-crm-attempt"] == 4
         assert "cannot handle this" in message.headers["x-crm-error"]
         assert message.payload["event_id"] == event_id
-        message.ack()
+        message.requeue()
+
+    # once the cause is fixed, an operator replays it: a full set of retries again
+    assert replay_parked(private_containers.amqp_uri, parked) == 1
+    wait_for(lambda: METRICS.value("crm_events_parked_total", labels) == 2, timeout=15, message="parked again")
+    assert len(attempts[event_id]) == 8
+    assert METRICS.value("crm_events_retried_total", labels) == 6
