@@ -1,1 +1,2 @@
-"""The users service: Users, departments (a tree), positions, roles and their rights with scopes, the principal of a user, the audit journal."""
+"""The users service: users, departments (a tree), positions, roles and their
+rights with scopes, the principal of a user, the audit journal."""

@@ -1,0 +1,70 @@
+"""The audit journal: reading it, and entries from other services' events."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from services.users.models import JournalEntry
+from services.users.schemas import JournalQuery, invalid, parse
+from services.users.work import Work, decode_cursor, encode_cursor, jsonable, mask
+
+
+def entry_out(e: JournalEntry) -> dict[str, Any]:
+    actor = None
+    if e.actor_id is not None or e.actor_login:
+        actor = {"id": jsonable(e.actor_id), "login": e.actor_login, "full_name": e.actor_name}
+    return {"id": str(e.id), "at": jsonable(e.at), "tenant_id": e.tenant_id, "actor": actor, "source": e.source,
+            "entity": e.entity, "entity_id": e.entity_id, "action": e.action, "changes": e.changes,
+            "request_id": e.request_id}
+
+
+def list_journal(work: Work, query_data: Any) -> dict[str, Any]:
+    """Newest first; the cursor is the last id seen."""
+    q = parse(JournalQuery, query_data)
+    query = sa.select(JournalEntry).where(JournalEntry.tenant_id == work.tenant_id)
+    if q.entity:
+        query = query.where(JournalEntry.entity == q.entity)
+    if q.entity_id:
+        query = query.where(JournalEntry.entity_id == q.entity_id)
+    if q.actor is not None:
+        query = query.where(JournalEntry.actor_id == q.actor)
+    if q.action:
+        query = query.where(JournalEntry.action == q.action)
+    if q.since is not None:
+        query = query.where(JournalEntry.at >= q.since)
+    if q.until is not None:
+        query = query.where(JournalEntry.at < q.until)
+    after = decode_cursor(q.cursor, 1)
+    if after is not None:
+        if not isinstance(after[0], int):
+            raise invalid({"cursor": "not a cursor this list returned"})
+        query = query.where(JournalEntry.id < after[0])
+    rows = list(work.session.scalars(query.order_by(JournalEntry.id.desc()).limit(q.limit + 1)))
+    more = len(rows) > q.limit
+    rows = rows[:q.limit]
+    return {"items": [entry_out(e) for e in rows],
+            "next_cursor": encode_cursor(rows[-1].id) if more and rows else None}
+
+
+def record_lockout(session: Session, event: dict[str, Any]) -> None:
+    """``user_locked_out`` from auth: too many failed logins."""
+    data = event.get("data") or {}
+    tenant_id = data.get("tenant_id") or event.get("tenant_id")
+    user_id = data.get("user_id")
+    if not tenant_id or not user_id:
+        return
+    at = None
+    try:
+        at = dt.datetime.fromisoformat(str(event.get("occurred_at")))
+    except ValueError:
+        pass
+    session.add(JournalEntry(
+        tenant_id=str(tenant_id), at=at or dt.datetime.now(dt.timezone.utc),
+        actor_id=None, actor_login=None, actor_name=None, source="auth",
+        entity="user", entity_id=str(user_id), action="locked_out",
+        changes=mask({key: data.get(key) for key in ("login", "client_ip", "until") if key in data}),
+        request_id=None,
+    ))
