@@ -66,6 +66,35 @@ def stop_all(procs: dict[str, subprocess.Popen[bytes]]) -> None:
             proc.kill()
 
 
+def demo_tenant(base: str, operator_token: str) -> str:
+    """Creates the demo instance once (Idempotency-Key "make-run-demo"); until someone signs
+    in to it, each start completes it again with a fresh admin password. Its credentials
+    are kept in .run/ (a development convenience; the platform itself stores no password)."""
+    import json
+
+    saved = STATE / "demo_tenant.json"
+    body = json.dumps({"company_name": "Демо", "owner_email": "demo@example.test",
+                       "tariff": {"max_sessions": 5, "disk_quota_mb": 1024}}).encode()
+    headers = {"Authorization": f"Bearer {operator_token}", "Content-Type": "application/json",
+               "Idempotency-Key": "make-run-demo"}
+    request = urllib.request.Request(f"{base}/api/v1/tenants", data=body, method="POST",  # noqa: S310
+                                     headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310 (our own http URL)
+            created = json.loads(resp.read())
+        saved.write_text(json.dumps({"product_code": created["product_code"], "login": "admin",
+                                     "password": created["admin"]["password"]}))
+        saved.chmod(0o600)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 409 or not saved.exists():
+            return f"demo tenant: not created ({exc.code}: {exc.read()[:200]!r})"
+    except OSError as exc:
+        return f"demo tenant: not created ({exc})"
+    demo = json.loads(saved.read_text())
+    return (f"demo tenant: product code {demo['product_code']}, login admin, password {demo['password']}"
+            " (as created; once changed in the app, use yours)")
+
+
 def main() -> int:
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "logs").mkdir(exist_ok=True)
@@ -73,6 +102,9 @@ def main() -> int:
     env["CRM_OPERATOR_TOKEN"] = dev_value("CRM_OPERATOR_TOKEN", lambda: "dev-" + secrets.token_urlsafe(24))
     env["CRM_SECRET_KEYS"] = dev_value(
         "CRM_SECRET_KEYS", lambda: "dev1:" + base64.urlsafe_b64encode(os.urandom(32)).decode())
+    # the auth service's token signing key (production sets its own: docs/auth.md)
+    env["AUTH_SIGNING_KEYS"] = dev_value(
+        "AUTH_SIGNING_KEYS", lambda: "dev1:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("="))
     env.setdefault("PYTHONUNBUFFERED", "1")
     for name in SERVICES:
         url = load_yaml(ROOT / "services" / name / "config.yaml", env)["DATABASE_URL"]
@@ -100,6 +132,7 @@ def main() -> int:
         return 1
     print(f"CRM suite ready: {base}  (API under {base}/api/v1, OpenAPI at {base}/openapi.json)")
     print(f"operator token (CRM_OPERATOR_TOKEN): {env['CRM_OPERATOR_TOKEN']}")
+    print(demo_tenant(base, env["CRM_OPERATOR_TOKEN"]))
     print(f"processes: {', '.join(f'{n}={p.pid}' for n, p in procs.items())}; logs in {STATE}/logs/")
     print("Ctrl-C stops everything.", flush=True)
     code = 0

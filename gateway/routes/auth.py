@@ -1,0 +1,110 @@
+"""Auth routes (``/api/v1/auth``): login, refresh, logout, me; unlocking a
+locked-out user; and the broadcast handler that keeps every gateway replica's
+list of revoked sessions current (see ``gateway.tokens``)."""
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.events import BROADCAST, event_handler
+from pydantic import BaseModel, ConfigDict, Field
+from werkzeug.wrappers import Request
+
+from gateway.entrypoints import api
+from gateway.tokens import TokenState, caller
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    product_code: str = Field(min_length=1, max_length=64, description="The instance's product code, "
+                              "e.g. K7QM-3XWA-9RTC (case, spaces and dashes do not matter)")
+    login: str = Field(min_length=1, max_length=200)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class RefreshBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    refresh_token: str = Field(min_length=1, max_length=300)
+
+
+class UserRef(BaseModel):
+    id: str
+    login: str
+    full_name: str | None = None
+
+
+class TenantRef(BaseModel):
+    tenant_id: str
+    product_code: str
+
+
+class TokenPair(BaseModel):
+    access_token: str = Field(description="Ed25519-signed JWT; send as 'Authorization: Bearer …'")
+    refresh_token: str = Field(description="Single use: each refresh returns a new one")
+    token_type: str = Field(description="Always 'bearer'")
+    expires_in: int = Field(description="Seconds the access token is valid")
+    refresh_expires_in: int = Field(description="Seconds of inactivity after which the session ends")
+    session_id: str
+    user: UserRef | None = None
+    tenant: TenantRef | None = None
+
+
+class Me(BaseModel):
+    user: dict[str, Any]
+    rights: dict[str, str] = Field(description="Effective rights: code -> scope")
+    tenant_id: str
+    session_id: str
+
+
+class Unlocked(BaseModel):
+    user_id: str
+    unlocked: bool = Field(description="False when the user was not locked")
+
+
+class AuthRoutes:
+    cluster: Any
+    context: Any
+    token_state: Any = TokenState()
+
+    @api("POST", "/api/v1/auth/login", auth=None, body=LoginBody, response=TokenPair, tags=("auth",), errors=(429,),
+         summary="Log in with product code, login and password (401 invalid_credentials, "
+                 "403 seats_exhausted, 429 too_many_attempts)")
+    def login(self, request: Request, body: LoginBody) -> Any:
+        user_agent = (request.headers.get("User-Agent") or "")[:300]
+        return self.cluster.with_timeout(self.token_state.nested_timeout).auth.login(
+            body.product_code, body.login, body.password, self.token_state.client_ip(request), user_agent)
+
+    @api("POST", "/api/v1/auth/refresh", auth=None, body=RefreshBody, response=TokenPair, tags=("auth",),
+         summary="New tokens for a refresh token (rotating; reusing a spent one ends the session)")
+    def refresh(self, request: Request, body: RefreshBody) -> Any:
+        return self.cluster.auth.refresh(body.refresh_token)
+
+    @api("POST", "/api/v1/auth/logout", status=204, tags=("auth",),
+         summary="End this session: its access token stops working at once")
+    def logout(self, request: Request) -> Any:
+        session_id = str(self.context.get("session_id"))
+        answer = self.cluster.auth.logout(caller(self.context), session_id)
+        # this replica refuses the token before answering; the others hear the broadcast
+        self.token_state.revoke(session_id, answer.get("expires_at"))
+        return 204, None
+
+    @api("GET", "/api/v1/auth/me", response=Me, tags=("auth",), summary="The signed-in user and effective rights")
+    def me(self, request: Request) -> Any:
+        who = caller(self.context)
+        principal = dict(self.cluster.users.get_principal(who["tenant_id"], who["user_id"]))
+        rights = principal.pop("rights", {}) or {}
+        user = {"id": principal.get("user_id", who["user_id"]), **principal}
+        return {"user": user, "rights": rights, "tenant_id": who["tenant_id"],
+                "session_id": str(self.context.get("session_id"))}
+
+    @api("POST", "/api/v1/users/<string:user_id>/unlock", response=Unlocked, tags=("auth",),
+         summary="Unlock a user locked out after failed logins (needs users.manage)")
+    def unlock_user(self, request: Request, user_id: str) -> Any:
+        return self.cluster.auth.unlock_user(caller(self.context), user_id)
+
+    @event_handler("auth", "session_revoked", handler_type=BROADCAST, reliable_delivery=False)
+    def on_session_revoked(self, event: dict[str, Any]) -> None:
+        data = event.get("data") or {}
+        if data.get("session_id"):
+            self.token_state.revoke(str(data["session_id"]), data.get("expires_at"))

@@ -1,0 +1,1 @@
+"""Servers the tests start on loopback (adapted from the team's verified lab recipes)."""
