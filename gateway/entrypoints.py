@@ -19,6 +19,8 @@ from werkzeug.wrappers import Request, Response
 from crm_shared.errors import BadRequest, CrmError, PayloadTooLarge, Unauthenticated, ValidationFailed
 from crm_shared.metrics import METRICS
 from gateway.exceptions import error_response, json_response
+from gateway.server import NoDelayWebServer
+from gateway.tokens import TokenStore
 
 
 def _requests_total() -> Any:
@@ -41,11 +43,14 @@ def validation_error(exc: ValidationError) -> ValidationFailed:
 
 
 class ApiEndpoint(HttpRequestHandler):
+    server = NoDelayWebServer()
+    tokens = TokenStore()  # shared per process: public keys and revoked sessions
+
     def __init__(self, method: str, url: str, *, body: type[BaseModel] | None = None,
                  query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
                  status: int = 200, summary: str = "", tags: tuple[str, ...] = (),
                  auth: str | None = "bearer", max_body_bytes: int | None = None,
-                 raw_response: str | None = None, **kwargs: Any) -> None:
+                 raw_response: str | None = None, errors: tuple[int, ...] = (), **kwargs: Any) -> None:
         super().__init__(method, url, expected_exceptions=(CrmError,), **kwargs)
         self.body_schema = body
         self.query_schema = query
@@ -56,6 +61,7 @@ class ApiEndpoint(HttpRequestHandler):
         self.auth = auth
         self.max_body_bytes = max_body_bytes
         self.raw_response = raw_response  # a content type for non-JSON answers (metrics)
+        self.errors = errors  # error statuses to document beyond the ones implied (e.g. 429)
 
     # -- request side -----------------------------------------------------
     def _authenticate(self, request: Request, context_data: dict[str, Any]) -> None:
@@ -71,7 +77,9 @@ class ApiEndpoint(HttpRequestHandler):
                 raise Unauthenticated("invalid operator token")
             context_data["operator"] = True
             return
-        raise Unauthenticated("bearer tokens are not accepted yet")
+        # bearer: verified here, without an RPC (gateway.tokens)
+        claims = self.tokens.verify(token)
+        context_data.update(tenant_id=claims.tenant_id, user_id=claims.user_id, session_id=claims.session_id)
 
     def _parse_body(self, request: Request) -> BaseModel:
         assert self.body_schema is not None

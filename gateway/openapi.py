@@ -29,6 +29,8 @@ def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str,
 
 
 def _applies(code: str, ep: ApiEndpoint, has_params: bool) -> bool:
+    if int(code) in ep.errors:
+        return True
     if code in ("401", "403"):
         return ep.auth is not None
     if code in ("400", "413"):

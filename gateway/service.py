@@ -9,7 +9,13 @@ from crm_shared.rpc import ClusterRpc
 from crm_shared.service import ServiceBase
 from gateway.dependencies import Readiness
 from gateway.openapi import build_openapi
+from gateway.routes.auth import AuthRoutes
+from gateway.routes.crm import CrmRoutes
+from gateway.routes.journal import JournalRoutes
 from gateway.routes.ops import OpsRoutes
+from gateway.routes.org import OrgRoutes
+from gateway.routes.tenants import TenantRoutes
+from gateway.routes.users import UsersRoutes
 
 API_VERSION = "1.0.0"
 
@@ -17,6 +23,12 @@ API_VERSION = "1.0.0"
 # Add an area's route mixin to the bases (one per line keeps merges easy).
 class GatewayService(
     OpsRoutes,
+    AuthRoutes,
+    TenantRoutes,
+    OrgRoutes,
+    UsersRoutes,
+    JournalRoutes,
+    CrmRoutes,
     ServiceBase,
 ):
     name = "gateway"

@@ -120,3 +120,17 @@ def suite(amqp_uri: str, databases: Databases) -> Any:
     yield s
     c.stop_all()
 
+
+@pytest.fixture(scope="session", autouse=True)
+def auth_signing_keys() -> Any:
+    """The auth service requires AUTH_SIGNING_KEYS (no built-in default): one key per test session."""
+    import os
+
+    from services.auth.tokens import generate_key_spec
+
+    if os.environ.get("AUTH_SIGNING_KEYS"):
+        yield os.environ["AUTH_SIGNING_KEYS"]
+        return
+    os.environ["AUTH_SIGNING_KEYS"] = generate_key_spec("test1")
+    yield os.environ["AUTH_SIGNING_KEYS"]
+    os.environ.pop("AUTH_SIGNING_KEYS", None)

@@ -1,6 +1,7 @@
 """`make run`'s launcher end to end: seven real processes, migrated databases,
 /readyz green, every metrics page valid for promtool, a clean stop on Ctrl-C."""
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,6 +49,15 @@ def test_run_suite_starts_everything_and_stops_cleanly(rabbit, databases, tmp_pa
         assert "operator token (CRM_OPERATOR_TOKEN): dev-" in output
         base = f"http://127.0.0.1:{env['GATEWAY_PORT']}"
         assert requests.get(f"{base}/readyz", timeout=10).status_code == 200
+        # the printed demo tenant really signs in
+        demo = re.search(r"demo tenant: product code (\S+), login (\S+), password (\S+)", output)
+        assert demo, output
+        login = requests.post(f"{base}/api/v1/auth/login", timeout=15, json={
+            "product_code": demo.group(1), "login": demo.group(2), "password": demo.group(3)})
+        assert login.status_code == 200, login.text
+        me = requests.get(f"{base}/api/v1/auth/me", timeout=10,
+                          headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+        assert me.status_code == 200 and me.json()["user"]["login"] == "admin", me.text
         for name, port in ports.items():
             page = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5)
             check = subprocess.run(["promtool", "check", "metrics"], input=page.content, capture_output=True)

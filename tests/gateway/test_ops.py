@@ -87,11 +87,9 @@ def test_readyz_names_a_stopped_service_within_its_timeout(private_containers):
 
 @pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]"])
 def test_malformed_json_is_a_400_not_a_500(suite, raw):
-    # /tenants does not exist yet in the skeleton: use the test-only echo route below when present
-    resp = requests.post(f"{suite.url}/api/v1/_echo", data=raw, timeout=5,
-                         headers={"Authorization": f"Bearer {suite.operator_token}"})
-    if resp.status_code == 404:
-        pytest.skip("no JSON route yet")
+    resp = requests.post(f"{suite.url}/api/v1/tenants", data=raw, timeout=5,
+                         headers={"Authorization": f"Bearer {suite.operator_token}",
+                                  "Content-Type": "application/json"})
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == "malformed_json"
     json.dumps(resp.json())
