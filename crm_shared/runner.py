@@ -17,6 +17,7 @@ import psycogreen.eventlet  # noqa: E402
 
 psycogreen.eventlet.patch_psycopg()
 
+import gc  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
@@ -79,6 +80,9 @@ def main(argv: list[str]) -> int:
         migrate(spec.settings.DATABASE_URL, spec.migrations, spec.name)
     from nameko.cli.run import run
 
+    # what start-up allocated (modules, config) is never freed: keeping it out of
+    # the collector's full passes shortens their pauses
+    gc.freeze()
     log.info("starting service", extra={"fields": {"pid": os.getpid()}})
     run([spec.service_cls], spec.config)
     log.info("service stopped")

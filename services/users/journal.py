@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from services.users.models import JournalEntry
+from services.users.models import JournalEntry, User
 from services.users.schemas import JournalQuery, invalid, parse
 from services.users.work import Work, decode_cursor, encode_cursor, jsonable, mask
 
@@ -54,6 +55,11 @@ def record_lockout(session: Session, event: dict[str, Any]) -> None:
     data = event.get("data") or {}
     tenant_id = data.get("tenant_id") or event.get("tenant_id")
     user_id = data.get("user_id")
+    if not user_id and tenant_id and isinstance(data.get("login"), str):
+        # auth knows only the login of someone who never signed in
+        user_id = session.scalar(sa.select(User.id).where(
+            User.tenant_id == str(tenant_id), sa.func.lower(User.login) == data["login"].strip().lower(),
+            User.deleted_at.is_(None)))
     if not tenant_id or not user_id:
         return
     at = None
@@ -67,4 +73,38 @@ def record_lockout(session: Session, event: dict[str, Any]) -> None:
         entity="user", entity_id=str(user_id), action="locked_out",
         changes=mask({key: data.get(key) for key in ("login", "client_ip", "until") if key in data}),
         request_id=None,
+    ))
+
+
+RECORD_ACTIONS = {"created", "updated", "deleted"}
+
+
+def record_change(session: Session, source: str, event: dict[str, Any]) -> None:
+    """``record_changed`` from a service that owns business records (crm): who
+    changed which record and how. Secrets in ``changes`` are masked here too."""
+    data = event.get("data") or {}
+    tenant_id = data.get("tenant_id") or event.get("tenant_id")
+    entity, entity_id, action = data.get("entity"), data.get("entity_id"), data.get("action")
+    if not tenant_id or not entity or not entity_id or action not in RECORD_ACTIONS:
+        return
+    raw_actor = data.get("actor")
+    actor: dict[str, Any] = raw_actor if isinstance(raw_actor, dict) else {}
+    actor_id = None
+    try:
+        actor_id = uuid.UUID(str(actor["id"])) if actor.get("id") else None
+    except ValueError:
+        actor_id = None
+    at = None
+    try:
+        at = dt.datetime.fromisoformat(str(event.get("occurred_at")))
+    except ValueError:
+        pass
+    raw_changes = data.get("changes")
+    changes: dict[str, Any] = raw_changes if isinstance(raw_changes, dict) else {}
+    session.add(JournalEntry(
+        tenant_id=str(tenant_id), at=at or dt.datetime.now(dt.timezone.utc),
+        actor_id=actor_id, actor_login=(actor.get("login") or None), actor_name=(actor.get("full_name") or None),
+        source=str(data.get("source") or source)[:64], entity=str(entity)[:64], entity_id=str(entity_id)[:64],
+        action=str(action), changes=mask(changes),
+        request_id=(str(data["request_id"])[:64] if data.get("request_id") else None),
     ))

@@ -166,6 +166,11 @@ class UsersService(DatabaseServiceBase):
         if first_delivery(self.db, event, "users.on_user_locked_out"):
             journal.record_lockout(self.db, event)
 
+    @handle_event("crm", "record_changed")
+    def on_crm_record_changed(self, event: dict[str, Any]) -> None:
+        if first_delivery(self.db, event, "users.on_crm_record_changed"):
+            journal.record_change(self.db, "crm", event)
+
     @event_handler("users", "principal_changed", handler_type=BROADCAST, reliable_delivery=False)
     def on_principal_changed(self, event: dict[str, Any]) -> None:
         """Every replica drops the tenant's cached org snapshot (this one did at commit already)."""

@@ -4,14 +4,11 @@ users API, and every user logs in through ``POST /api/v1/auth/login``. The
 principal here is the real users service's."""
 from __future__ import annotations
 
-import inspect
 import uuid
 from typing import Any
 
 import pytest
 import requests
-from nameko.events import EventHandler
-from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from crm_shared.testing import wait_for
@@ -267,19 +264,6 @@ def test_a_role_change_reaches_the_crm_service(org):
     wait_for(lambda: trainee.get("/contacts").status_code == 403, timeout=5, message="the right withdrawn")
 
 
-def _users_handles_record_changed() -> bool:
-    from services.users.service import SERVICE as UsersService
-
-    for _, member in inspect.getmembers(UsersService, inspect.isfunction):
-        for ext in getattr(member, ENTRYPOINT_EXTENSIONS_ATTR, ()):
-            if isinstance(ext, EventHandler) and (ext.source_service, ext.event_type) == ("crm", "record_changed"):
-                return True
-    return False
-
-
-@pytest.mark.skipif(not _users_handles_record_changed(),
-                    reason="the users service has no handler for crm.record_changed yet (the journal's side); "
-                           "the event itself is tested in test_crm_rpc.py")
 def test_changes_reach_the_audit_journal(org):
     api = org.admin
     contact = api.ok("POST", "/contacts", {"full_name": "Для журнала"}, status=201)

@@ -446,6 +446,19 @@ def test_auth_lockouts_land_in_the_journal_once(users, tenant):
     assert len(lockouts()) == 2
 
 
+def test_a_lockout_known_only_by_login_is_journalled_against_that_user(users, tenant):
+    user = tenant.user("NeverSignedIn")
+    dispatch = event_dispatcher({"AMQP_URI": users.amqp_uri})
+    dispatch("auth", "user_locked_out", {
+        "event_id": str(uuid.uuid4()), "event_type": "user_locked_out", "aggregate_id": "neversignedin",
+        "tenant_id": tenant.id, "occurred_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "data": {"tenant_id": tenant.id, "user_id": None, "login": "neversignedin", "client_ip": "10.0.0.8",
+                 "until": "2030-01-01T00:00:00+00:00"}})
+    entries = wait_for(lambda: users.rpc.list_journal(
+        tenant.admin, {"entity_id": user["id"], "action": "locked_out"})["items"], 10, message="the lockout entry")
+    assert entries[0]["changes"]["login"] == "neversignedin"
+
+
 def test_two_admins_deactivating_each_other_at_once_leave_one(users, tenant):
     position = users.rpc.get_user(tenant.admin, tenant.admin_id)["position_ids"]
     second = tenant.user("second_admin", position)
