@@ -3,85 +3,21 @@ principal (None for a system call made from another service's event), the
 outbox for the audit events, and the request id."""
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 import uuid
 import zoneinfo
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from crm_shared.records import created, decode_cursor, diff, encode_cursor, jsonable, parse_id, removed
 from services.crm import scopes
-from services.crm.schemas import invalid
 
 RECORD_CHANGED = "record_changed"
 
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def parse_id(value: Any) -> uuid.UUID | None:
-    """A UUID from an id string; None when it is not one (so it answers not found)."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def encode_cursor(*values: Any) -> str:
-    raw = json.dumps([jsonable(v) for v in values], separators=(",", ":"), ensure_ascii=False).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
-    if not cursor:
-        return None
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        values = None
-    if not isinstance(values, list) or len(values) != size:
-        raise invalid({"cursor": "not a cursor this list returned"})
-    return values
-
-
-def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """``{field: {"old", "new"}}`` for the fields whose value changed."""
-    changes = {}
-    for key in after:
-        old, new = jsonable(before.get(key)), jsonable(after.get(key))
-        if old != new:
-            changes[key] = {"old": old, "new": new}
-    return changes
-
-
-def created(values: dict[str, Any]) -> dict[str, Any]:
-    """The changes of a create: every field that has a value."""
-    return {key: {"old": None, "new": jsonable(value)} for key, value in values.items()
-            if value not in (None, [], {})}
-
-
-def removed(values: dict[str, Any]) -> dict[str, Any]:
-    """The changes of a delete: every field that had a value."""
-    return {key: {"old": jsonable(value), "new": None} for key, value in values.items()
-            if value not in (None, [], {})}
+__all__ = ["Work", "created", "decode_cursor", "diff", "encode_cursor", "jsonable", "parse_id", "removed"]
 
 
 @dataclass

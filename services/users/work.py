@@ -2,10 +2,6 @@
 session, the tenant lock, the journal, events and cache invalidation."""
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import json
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,27 +9,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from crm_shared.migrations import lock_key
+from crm_shared.records import created, decode_cursor, diff, encode_cursor, jsonable, parse_id
 from services.users import rights as R
 from services.users.exceptions import Forbidden, Unauthenticated
 from services.users.models import JournalEntry
 from services.users.passwords import MASK, Hasher
 from services.users.principal import PrincipalCache, TenantSnapshot, mark_changed
-from services.users.schemas import invalid
 
 SECRET_MARKERS = ("password", "secret", "token")
 
-
-def jsonable(value: Any) -> Any:
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (dt.datetime, dt.date)):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        items = [jsonable(v) for v in value]
-        return sorted(items, key=str) if isinstance(value, (set, frozenset)) else items
-    return value
+__all__ = ["Work", "created", "decode_cursor", "diff", "encode_cursor", "jsonable", "mask", "parse_id"]
 
 
 def is_secret(name: str) -> bool:
@@ -55,47 +40,6 @@ def mask(changes: dict[str, Any]) -> dict[str, Any]:
         else:
             masked[key] = jsonable(value)
     return masked
-
-
-def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """``{field: {"old", "new"}}`` for the fields whose value changed."""
-    changes = {}
-    for key, new in after.items():
-        old = before.get(key)
-        if jsonable(old) != jsonable(new):
-            changes[key] = {"old": jsonable(old), "new": jsonable(new)}
-    return changes
-
-
-def created(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: {"old": None, "new": jsonable(value)} for key, value in values.items()}
-
-
-def parse_id(value: Any) -> uuid.UUID | None:
-    """A UUID from an id string; None when it is not one (so it answers not found)."""
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def encode_cursor(*values: Any) -> str:
-    raw = json.dumps([jsonable(v) for v in values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None, size: int) -> list[Any] | None:
-    if not cursor:
-        return None
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except ValueError:
-        values = None
-    if not isinstance(values, list) or len(values) != size:
-        raise invalid({"cursor": "not a cursor this list returned"})
-    return values
 
 
 @dataclass
