@@ -206,3 +206,21 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, mess
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         eventlet.sleep(interval)
+
+
+def start_service(name: str, amqp_uri: str, databases: Databases, **overrides: Any) -> tuple[Any, str | None]:
+    """Starts one of the suite's services in this process on a fresh, migrated
+    database (none for the gateway); returns the container and the database URL."""
+    import importlib
+
+    from nameko.containers import ServiceContainer
+
+    from crm_shared.migrations import migrate
+
+    url = databases.create(name) if name != "gateway" else None
+    _, config = service_config(name, amqp_uri, url, **overrides)
+    if url:
+        migrate(url, Path(ROOT, package_of(name).replace(".", "/"), "migrations"), name)
+    container = ServiceContainer(importlib.import_module(f"{package_of(name)}.service").SERVICE, config)
+    container.start()
+    return container, url

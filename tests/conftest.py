@@ -11,16 +11,14 @@ import psycogreen.eventlet  # noqa: E402
 
 psycogreen.eventlet.patch_psycopg()
 
-import importlib  # noqa: E402
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
 from nameko.containers import ServiceContainer  # noqa: E402
 
 from crm_shared.metrics import METRICS  # noqa: E402
-from crm_shared.migrations import migrate  # noqa: E402
-from crm_shared.runner import ROOT, SERVICES, package_of  # noqa: E402
-from crm_shared.testing import Databases, RabbitVhost, service_config  # noqa: E402
+from crm_shared.runner import SERVICES  # noqa: E402
+from crm_shared.testing import Databases, RabbitVhost, start_service  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +54,6 @@ class Containers:
         self.databases = databases
         self.started: list[ServiceContainer] = []
 
-    def config(self, name: str, database_url: str | None = None, **overrides: Any) -> dict[str, Any]:
-        if name != "gateway" and database_url is None:
-            database_url = self.databases.create(name)
-        settings, config = service_config(name, self.amqp_uri, database_url, **overrides)
-        if database_url:
-            migrate(database_url, ROOT / package_of(name).replace(".", "/") / "migrations", name)
-        return config
-
     def start(self, service_cls: Any, config: dict[str, Any]) -> ServiceContainer:
         container = ServiceContainer(service_cls, config)
         container.start()
@@ -71,8 +61,9 @@ class Containers:
         return container
 
     def start_named(self, name: str, **overrides: Any) -> ServiceContainer:
-        module = importlib.import_module(f"{package_of(name)}.service")
-        return self.start(module.SERVICE, self.config(name, **overrides))
+        container, _ = start_service(name, self.amqp_uri, self.databases, **overrides)
+        self.started.append(container)
+        return container
 
     def stop_all(self) -> None:
         # in parallel: each nameko container takes ~1.5 s to drain its consumer

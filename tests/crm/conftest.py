@@ -19,9 +19,7 @@ from nameko.standalone.rpc import ClusterRpcProxy
 from crm_shared.db import make_engine
 from crm_shared.errors import NotFound
 from crm_shared.metrics import METRICS
-from crm_shared.migrations import migrate
-from crm_shared.runner import ROOT
-from crm_shared.testing import RabbitVhost, service_config, wait_for
+from crm_shared.testing import RabbitVhost, start_service, wait_for
 
 ALL_RIGHTS = {f"{e}.{a}": "all" for e in ("counterparties", "contacts", "products", "invoices", "payments",
                                           "communications") for a in ("create", "read", "update", "delete")}
@@ -115,11 +113,8 @@ class CrmHarness:
 
 
 def start_crm(amqp_uri: str, databases: Any, **overrides: Any) -> tuple[ServiceContainer, str]:
-    url = databases.create("crm")
-    _, config = service_config("crm", amqp_uri, url, **overrides)
-    migrate(url, ROOT / "services" / "crm" / "migrations", "crm")
-    container = ServiceContainer(__import__("services.crm.service", fromlist=["SERVICE"]).SERVICE, config)
-    container.start()
+    container, url = start_service("crm", amqp_uri, databases, **overrides)
+    assert url is not None
     return container, url
 
 

@@ -13,9 +13,7 @@ from nameko.containers import ServiceContainer
 from nameko.standalone.events import get_event_exchange
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from crm_shared.migrations import migrate
-from crm_shared.runner import ROOT
-from crm_shared.testing import service_config, wait_for
+from crm_shared.testing import start_service, wait_for
 
 STRONG = "Uvarov-2024pass"
 
@@ -119,11 +117,8 @@ class Tenant:
 
 
 def start_users(amqp_uri: str, databases: Any, **overrides: Any) -> tuple[ServiceContainer, str]:
-    url = databases.create("users")
-    _, config = service_config("users", amqp_uri, url, **overrides)
-    migrate(url, ROOT / "services" / "users" / "migrations", "users")
-    container = ServiceContainer(__import__("services.users.service", fromlist=["SERVICE"]).SERVICE, config)
-    container.start()
+    container, url = start_service("users", amqp_uri, databases, **overrides)
+    assert url is not None
     return container, url
 
 
