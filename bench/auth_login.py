@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from bench.common import infrastructure, percentiles, start
 from crm_shared.db import make_engine
+from crm_shared.layout import ROOT
 from crm_shared.migrations import migrate
-from crm_shared.runner import ROOT
 from crm_shared.testing import service_config
 
 SEQUENTIAL = 40

@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 
 from bench.common import infrastructure, percentiles, start
 from crm_shared.db import make_engine
+from crm_shared.layout import ROOT, SERVICES, package_of
 from crm_shared.migrations import migrate
-from crm_shared.runner import ROOT, SERVICES, package_of
 from crm_shared.testing import service_config
 
 CONTACTS = 100_000

@@ -56,8 +56,8 @@ def run() -> dict[str, Any]:
                 c.stop()
         rpc_result = {**percentiles(samples), "calls_per_second_sequential": round(CALLS / elapsed, 1)}
 
+        from crm_shared.layout import ROOT
         from crm_shared.migrations import migrate
-        from crm_shared.runner import ROOT
 
         url = dbs.create("bench_outbox")
         migrate(url, ROOT / "services" / "auth" / "migrations", "bench")

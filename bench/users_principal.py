@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from bench.common import infrastructure, percentiles, start
 from crm_shared.db import make_engine
+from crm_shared.layout import ROOT
 from crm_shared.migrations import migrate
-from crm_shared.runner import ROOT
 from crm_shared.testing import service_config
 
 USERS = 1000

@@ -92,3 +92,19 @@ class Throttled(CrmError):
 class ServiceUnavailable(CrmError):
     """A dependency is unavailable."""
     status, code = 503, "service_unavailable"
+
+
+def field_problems(exc: Any) -> dict[str, str]:
+    """``{field: reason}`` from a pydantic ValidationError (first reason per field,
+    without pydantic's "Value error, " prefix)."""
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        name = ".".join(str(p) for p in err["loc"]) or "body"
+        fields.setdefault(name, str(err["msg"]).removeprefix("Value error, "))
+    return fields
+
+
+def validation_failed(exc: Any) -> ValidationFailed:
+    """The 422 for a pydantic ValidationError, naming every bad field."""
+    fields = field_problems(exc)
+    return ValidationFailed(f"invalid value for {', '.join(fields)}", fields=fields)

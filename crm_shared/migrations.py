@@ -57,6 +57,7 @@ def migrate(database_url: str, script_location: str | Path, name: str | None = N
                 log.info("database migrated", extra={"fields": {"history": name, "from": before, "to": after}})
                 return [r for r in [after] if r]
             finally:
+                conn.rollback()  # a failed migration leaves the transaction aborted; keep its error visible
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": lock_key(name)})
                 conn.commit()
     finally:

@@ -27,12 +27,10 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from crm_shared.config import ConfigError, ServiceSettings, load_settings  # noqa: E402
+from crm_shared.layout import ALL, ROOT, SERVICES, package_of  # noqa: E402
 from crm_shared.logging import configure_logging  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("auth", "users", "crm", "telephony", "mail", "onec")
-ALL = SERVICES + ("gateway",)
-
+__all__ = ["ALL", "ROOT", "SERVICES", "ServiceSpec", "load_service", "main", "package_of"]
 
 @dataclass
 class ServiceSpec:
@@ -42,14 +40,6 @@ class ServiceSpec:
     settings: ServiceSettings
     config: dict[str, Any]
     migrations: Path | None
-
-
-def package_of(name: str) -> str:
-    if name == "gateway":
-        return "gateway"
-    if name in SERVICES:
-        return f"services.{name}"
-    raise ConfigError(f"unknown service '{name}' (one of: {', '.join(ALL)})")
 
 
 def load_service(name: str, environ: dict[str, str] | None = None) -> ServiceSpec:

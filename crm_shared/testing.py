@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from crm_shared.config import load_settings
 from crm_shared.db import make_engine
-from crm_shared.runner import ROOT, package_of
+from crm_shared.layout import ROOT, package_of
 
 ADMIN_DATABASE_URL = os.environ.get("CRM_TEST_ADMIN_DATABASE_URL", "postgresql://crm:crm@127.0.0.1:5432/postgres")
 RABBIT_MGMT_URL = os.environ.get("CRM_TEST_RABBIT_MGMT_URL", "http://guest:guest@127.0.0.1:15672")

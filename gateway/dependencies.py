@@ -7,7 +7,7 @@ import eventlet
 from nameko.extensions import DependencyProvider
 
 from crm_shared.errors import CrmError
-from crm_shared.runner import SERVICES
+from crm_shared.layout import SERVICES
 from crm_shared.service import check_broker
 
 

@@ -16,7 +16,7 @@ from nameko.web.handlers import HttpRequestHandler
 from pydantic import BaseModel, ValidationError
 from werkzeug.wrappers import Request, Response
 
-from crm_shared.errors import BadRequest, CrmError, PayloadTooLarge, Unauthenticated, ValidationFailed
+from crm_shared.errors import BadRequest, CrmError, PayloadTooLarge, Unauthenticated, validation_failed
 from crm_shared.metrics import METRICS
 from gateway.exceptions import error_response, json_response
 from gateway.server import NoDelayWebServer
@@ -31,15 +31,6 @@ def _requests_total() -> Any:
 def _request_duration() -> Any:
     return METRICS.histogram("crm_http_request_duration_seconds", "HTTP request latency by route.",
                              ("method", "route"))
-
-
-def validation_error(exc: ValidationError) -> ValidationFailed:
-    fields: dict[str, str] = {}
-    for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "body"
-        fields.setdefault(name, err["msg"])
-    names = ", ".join(fields)
-    return ValidationFailed(f"invalid value for {names}", fields=fields)
 
 
 class ApiEndpoint(HttpRequestHandler):
@@ -98,7 +89,7 @@ class ApiEndpoint(HttpRequestHandler):
         try:
             return self.body_schema.model_validate(data)
         except ValidationError as exc:
-            raise validation_error(exc) from None
+            raise validation_failed(exc) from None
 
     def get_entrypoint_parameters(self, request: Request) -> tuple[tuple[Any, ...], dict[str, Any]]:
         kwargs: dict[str, Any] = dict(request.path_values)  # type: ignore[attr-defined]
@@ -108,7 +99,7 @@ class ApiEndpoint(HttpRequestHandler):
             try:
                 kwargs["query"] = self.query_schema.model_validate(request.args.to_dict())
             except ValidationError as exc:
-                raise validation_error(exc) from None
+                raise validation_failed(exc) from None
         return (request,), kwargs
 
     def handle_request(self, request: Request) -> Response:

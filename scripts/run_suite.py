@@ -11,15 +11,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+warnings.filterwarnings("ignore", message="\nEventlet is deprecated")  # nameko's, not ours to act on
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from crm_shared.config import load_yaml  # noqa: E402
+from crm_shared.layout import ALL, SERVICES  # noqa: E402
 from crm_shared.migrations import create_database_if_missing  # noqa: E402
-from crm_shared.runner import ALL, SERVICES  # noqa: E402
 
 STATE = Path(os.environ.get("CRM_RUN_DIR", ROOT / ".run"))
 

@@ -16,8 +16,8 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 from nameko.containers import ServiceContainer  # noqa: E402
 
+from crm_shared.layout import SERVICES  # noqa: E402
 from crm_shared.metrics import METRICS  # noqa: E402
-from crm_shared.runner import SERVICES  # noqa: E402
 from crm_shared.testing import Databases, RabbitVhost, start_service  # noqa: E402
 
 

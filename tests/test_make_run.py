@@ -9,7 +9,7 @@ import time
 
 import requests
 
-from crm_shared.runner import ROOT, SERVICES
+from crm_shared.layout import ROOT, SERVICES
 from crm_shared.testing import free_port
 
 

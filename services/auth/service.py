@@ -8,7 +8,15 @@ from typing import Any, TypeVar
 from nameko.rpc import rpc
 from pydantic import BaseModel, ValidationError
 
-from crm_shared.errors import CrmError, Forbidden, NotFound, ServiceUnavailable, Unauthenticated, ValidationFailed
+from crm_shared.errors import (
+    CrmError,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    Unauthenticated,
+    ValidationFailed,
+    validation_failed,
+)
 from crm_shared.events import first_delivery, handle_event
 from crm_shared.rpc import ServiceRpc
 from crm_shared.service import DatabaseServiceBase
@@ -33,8 +41,7 @@ def _validated(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        fields = {".".join(str(p) for p in err["loc"]) or "body": err["msg"] for err in exc.errors()}
-        raise ValidationFailed(f"invalid value for {', '.join(fields)}", fields=fields) from None
+        raise validation_failed(exc) from None
 
 
 def _caller(caller: Any) -> tuple[str, str]:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
-from crm_shared.errors import ValidationFailed
+from crm_shared.errors import ValidationFailed, field_problems
 from services.crm import inn as inn_rules
 from services.crm.phones import PhoneError, normalize_email, normalize_phone
 
@@ -28,12 +28,7 @@ def parse(model: type[M], data: Any) -> M:
 
 
 def validation_failed(exc: ValidationError) -> ValidationFailed:
-    fields: dict[str, str] = {}
-    for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "body"
-        message = str(err["msg"])
-        fields.setdefault(name, message.removeprefix("Value error, "))
-    return invalid(fields)
+    return invalid(field_problems(exc))
 
 
 def invalid(fields: dict[str, str]) -> ValidationFailed:

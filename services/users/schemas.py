@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
-from crm_shared.errors import ValidationFailed
+from crm_shared.errors import ValidationFailed, field_problems
 
 LOGIN_RE = re.compile(r"^[\w][\w.@-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
@@ -184,15 +184,6 @@ class JournalQuery(Page):
 M = TypeVar("M", bound=BaseModel)
 
 
-def field_problems(exc: ValidationError) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for err in exc.errors():
-        name = ".".join(str(p) for p in err["loc"]) or "body"
-        message = err["msg"]
-        if message.startswith("Value error, "):
-            message = message[len("Value error, "):]
-        fields.setdefault(name, message)
-    return fields
 
 
 def parse(model: type[M], data: Any, extra_problems: dict[str, str] | None = None) -> M:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from crm_shared.db import make_engine
-from crm_shared.runner import SERVICES
+from crm_shared.layout import SERVICES
 from tests.labs.smtp import SmtpLab
 
 ADMIN_STRONG = "Admin-pass-0001"

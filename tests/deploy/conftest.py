@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from crm_shared.config import referenced_variables
-from crm_shared.runner import ALL, SERVICES
+from crm_shared.layout import ALL, SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = Path(os.environ.get("TOOLS_DIR", ROOT / ".tools"))

@@ -6,7 +6,7 @@ import time
 import pytest
 import requests
 
-from crm_shared.runner import SERVICES
+from crm_shared.layout import SERVICES
 
 
 def test_healthz_and_readyz_report_every_service(suite):
@@ -93,3 +93,15 @@ def test_malformed_json_is_a_400_not_a_500(suite, raw):
     assert resp.status_code == 400
     assert resp.json()["error"]["code"] == "malformed_json"
     json.dumps(resp.json())
+
+
+def test_validation_errors_name_each_field_plainly(suite):
+    resp = requests.post(f"{suite.url}/api/v1/tenants", timeout=10,
+                         headers={"Authorization": f"Bearer {suite.operator_token}"},
+                         json={"company_name": "", "owner_email": "not-an-address",
+                               "tariff": {"max_sessions": 0, "disk_quota_mb": 100}})
+    assert resp.status_code == 422, resp.text
+    error = resp.json()["error"]
+    assert error["code"] == "validation_failed"
+    assert {"owner_email", "tariff.max_sessions"} <= set(error["fields"])
+    assert not any(reason.startswith("Value error") for reason in error["fields"].values()), error

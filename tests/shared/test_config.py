@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from crm_shared.config import ConfigError, ServiceSettings, load_settings, substitute
-from crm_shared.runner import ROOT
+from crm_shared.layout import ROOT
 
 
 def test_substitution_uses_environment_then_default():

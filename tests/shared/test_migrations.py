@@ -6,7 +6,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from crm_shared.db import make_engine
-from crm_shared.runner import ROOT
+from crm_shared.layout import ROOT
 
 HERE = Path(__file__).parent
 MIGRATE = """
@@ -41,8 +41,8 @@ def test_two_processes_migrating_one_database_migrate_once(databases):
 
 
 def test_every_service_history_applies_cleanly(databases):
+    from crm_shared.layout import SERVICES
     from crm_shared.migrations import migrate
-    from crm_shared.runner import SERVICES
 
     for name in SERVICES:
         url = databases.create(f"hist_{name}")
