@@ -224,3 +224,43 @@ def start_service(name: str, amqp_uri: str, databases: Databases, **overrides: A
     container = ServiceContainer(importlib.import_module(f"{package_of(name)}.service").SERVICE, config)
     container.start()
     return container, url
+
+
+class ApiClient:
+    """An HTTP client of the gateway's ``/api/v1`` for one signed-in user (tests)."""
+
+    def __init__(self, base: str, token: str | None = None) -> None:
+        self.base = base
+        self.http = requests.Session()
+        if token:
+            self.http.headers["Authorization"] = f"Bearer {token}"
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        return self.http.request(method, f"{self.base}/api/v1{path}", timeout=15, **kwargs)
+
+    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
+        return self.call("POST", path, json=body)
+
+    def patch(self, path: str, body: dict[str, Any]) -> requests.Response:
+        return self.call("PATCH", path, json=body)
+
+    def delete(self, path: str) -> requests.Response:
+        return self.call("DELETE", path)
+
+    def ok(self, method: str, path: str, body: dict[str, Any] | None = None, status: int = 200,
+           **params: Any) -> Any:
+        """The JSON answer, asserting the status."""
+        resp = self.call(method, path, json=body, params=params or None)
+        assert resp.status_code == status, f"{method} {path}: {resp.status_code} {resp.text}"
+        return resp.json() if resp.content else None
+
+    def all(self, kind: str, page_size: int = 3, **params: Any) -> list[dict[str, Any]]:
+        """Every item of a list, following next_cursor."""
+        items: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self.ok("GET", f"/{kind}", limit=page_size, **params, **({"cursor": cursor} if cursor else {}))
+            items += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return items

@@ -6,8 +6,9 @@ from typing import Any
 from werkzeug.wrappers import Request
 
 from gateway.entrypoints import api
-from gateway.routes.users import caller_of, query_dict
+from gateway.routes.users import query_dict
 from gateway.schemas_users import JournalList, JournalQuery
+from gateway.tokens import caller
 
 
 class JournalRoutes:
@@ -17,4 +18,4 @@ class JournalRoutes:
     @api("GET", "/api/v1/journal", query=JournalQuery, response=JournalList, tags=("journal",),
          summary="Who changed what and when, newest first (needs journal.read)")
     def list_journal(self, request: Request, query: JournalQuery) -> Any:
-        return self.cluster.users.list_journal(caller_of(self), query_dict(query))
+        return self.cluster.users.list_journal(caller(self.context), query_dict(query))

@@ -11,11 +11,6 @@ from gateway.schemas_users import UserCreate, UserList, UserOut, UserQuery, User
 from gateway.tokens import caller
 
 
-def caller_of(service: Any) -> dict[str, str]:
-    """``{"tenant_id", "user_id"}`` of the authenticated user (set by the bearer check)."""
-    return caller(service.context)
-
-
 def query_dict(query: Any) -> dict[str, Any]:
     return query.model_dump(exclude_none=True) if query is not None else {}
 
@@ -27,25 +22,25 @@ class UsersRoutes:
     @api("GET", "/api/v1/users", query=UserQuery, response=UserList, tags=("users",),
          summary="List users (by name; deleted ones with include_deleted=true)")
     def list_users(self, request: Request, query: UserQuery) -> Any:
-        return self.cluster.users.list_users(caller_of(self), query_dict(query))
+        return self.cluster.users.list_users(caller(self.context), query_dict(query))
 
     @api("POST", "/api/v1/users", body=UserCreate, response=UserOut, status=201, tags=("users",),
          summary="Create a user (needs users.manage)")
     def create_user(self, request: Request, body: UserCreate) -> Any:
-        return self.cluster.users.create_user(caller_of(self), body.model_dump(mode="json"))
+        return self.cluster.users.create_user(caller(self.context), body.model_dump(mode="json"))
 
     @api("GET", "/api/v1/users/<string:user_id>", response=UserOut, tags=("users",), summary="A user")
     def get_user(self, request: Request, user_id: str) -> Any:
-        return self.cluster.users.get_user(caller_of(self), user_id)
+        return self.cluster.users.get_user(caller(self.context), user_id)
 
     @api("PATCH", "/api/v1/users/<string:user_id>", body=UserUpdate, response=UserOut, tags=("users",),
          summary="Change a user (needs users.manage); active=false blocks login and ends sessions")
     def update_user(self, request: Request, user_id: str, body: UserUpdate) -> Any:
-        return self.cluster.users.update_user(caller_of(self), user_id,
+        return self.cluster.users.update_user(caller(self.context), user_id,
                                               body.model_dump(mode="json", exclude_unset=True))
 
     @api("DELETE", "/api/v1/users/<string:user_id>", status=204, tags=("users",),
          summary="Delete a user (soft: their records keep showing them as deleted)")
     def delete_user(self, request: Request, user_id: str) -> Any:
-        self.cluster.users.delete_user(caller_of(self), user_id)
+        self.cluster.users.delete_user(caller(self.context), user_id)
         return 204, None

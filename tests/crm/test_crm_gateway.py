@@ -11,51 +11,21 @@ import pytest
 import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from crm_shared.testing import wait_for
+from crm_shared.testing import ApiClient, wait_for
 
 STRONG = "Uvarov-2024pass"
 
 
-class Api:
+class Api(ApiClient):
     """A logged-in HTTP client for one user of one tenant."""
 
     def __init__(self, base: str, token: str, tenant_id: str = "", user_id: str = "") -> None:
-        self.base = base
+        super().__init__(base, token)
         self.tenant_id = tenant_id
         self.user_id = user_id
-        self.http = requests.Session()
-        self.http.headers["Authorization"] = f"Bearer {token}"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.http.request(method, f"{self.base}/api/v1{path}", timeout=15, **kwargs)
 
     def get(self, path: str, **params: Any) -> requests.Response:
         return self.call("GET", path, params=params)
-
-    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return self.call("POST", path, json=body)
-
-    def patch(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return self.call("PATCH", path, json=body)
-
-    def delete(self, path: str) -> requests.Response:
-        return self.call("DELETE", path)
-
-    def ok(self, method: str, path: str, body: dict[str, Any] | None = None, status: int = 200,
-           **params: Any) -> Any:
-        resp = self.call(method, path, json=body, params=params or None)
-        assert resp.status_code == status, f"{method} {path}: {resp.status_code} {resp.text}"
-        return resp.json() if resp.content else None
-
-    def all(self, kind: str, **params: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        cursor = None
-        while True:
-            page = self.ok("GET", f"/{kind}", limit=3, **params, **({"cursor": cursor} if cursor else {}))
-            items += page["items"]
-            cursor = page["next_cursor"]
-            if not cursor:
-                return items
 
 
 def error_of(resp: requests.Response, status: int, code: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from crm_shared.testing import wait_for
+from crm_shared.testing import ApiClient, wait_for
 from gateway.openapi import endpoints
 from gateway.service import GatewayService
 
@@ -25,29 +25,11 @@ pytestmark = pytest.mark.skipif(
                            "the gateway yet); the same behaviour is covered over RPC in test_users_rpc.py")
 
 
-class Api:
+class Api(ApiClient):
     """A logged-in HTTP client for one user of one tenant."""
-
-    def __init__(self, base: str, token: str | None = None) -> None:
-        self.base = base
-        self.http = requests.Session()
-        if token:
-            self.http.headers["Authorization"] = f"Bearer {token}"
-
-    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return self.http.request(method, f"{self.base}/api/v1{path}", timeout=15, **kwargs)
 
     def get(self, path: str, **kw: Any) -> requests.Response:
         return self.call("GET", path, **kw)
-
-    def post(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return self.call("POST", path, json=body)
-
-    def patch(self, path: str, body: dict[str, Any]) -> requests.Response:
-        return self.call("PATCH", path, json=body)
-
-    def delete(self, path: str) -> requests.Response:
-        return self.call("DELETE", path)
 
 
 class Instance:
