@@ -65,11 +65,12 @@ class ServiceSettings(BaseModel):
     SERVICE_NAME: str
     AMQP_URI: str = Field(pattern=r"^amqps?://")
     DATABASE_URL: str | None = Field(default=None, pattern=r"^postgresql(\+psycopg2)?://")
-    METRICS_PORT: int = Field(ge=0, le=65535)
-    RPC_TIMEOUT_SECONDS: float = Field(gt=0, le=300)
-    LOG_LEVEL: str = Field(pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    METRICS_PORT: int = Field(default=0, ge=0, le=65535)
+    RPC_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=300)
+    LOG_LEVEL: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     LOG_FORMAT: str = Field(default="json", pattern=r"^(json|text)$")
     MIGRATE_ON_START: bool = True
+    # nameko's worker pool per process (its "max_workers" key is set from this)
     MAX_WORKERS: int = Field(default=10, ge=1, le=1000)
     DB_POOL_SIZE: int = Field(default=5, ge=1, le=100)
     OUTBOX_POLL_SECONDS: float = Field(default=1.0, gt=0, le=60)
@@ -94,6 +95,9 @@ class ServiceSettings(BaseModel):
 
 S = TypeVar("S", bound=ServiceSettings)
 
+# where the validated settings travel inside the nameko config dict
+SETTINGS_KEY = "SETTINGS"
+
 
 def validate_settings(settings_cls: type[S], raw: Mapping[str, Any]) -> S:
     try:
@@ -113,4 +117,18 @@ def load_settings(settings_cls: type[S], path: str | Path,
     settings = validate_settings(settings_cls, raw)
     config = dict(raw)
     config.update(settings.model_dump())
+    config["max_workers"] = settings.MAX_WORKERS
+    config[SETTINGS_KEY] = settings
     return settings, config
+
+
+def settings_of(config: Mapping[str, Any], settings_cls: type[S]) -> S:
+    """The validated typed settings a process started with (``load_settings`` put them in its
+    config). Dependency providers read their settings here, so each default is written once,
+    in the settings class. A hand-built config (a test's ``{"AMQP_URI": ...}``) gets the
+    class defaults for everything it does not name."""
+    settings = config.get(SETTINGS_KEY)
+    if isinstance(settings, settings_cls):
+        return settings
+    known = {k: v for k, v in config.items() if k in settings_cls.model_fields}
+    return settings_cls.model_construct(**known)

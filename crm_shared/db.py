@@ -9,6 +9,8 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from crm_shared.config import ServiceSettings, settings_of
+
 
 def make_engine(url: str, pool_size: int = 5, application_name: str = "crm") -> Engine:
     # psycopg2 is the driver: psycogreen makes it cooperative under eventlet
@@ -39,10 +41,9 @@ class Database(DependencyProvider):
         self.sessions: dict[Any, Session] = {}
 
     def setup(self) -> None:
-        config = self.container.config
-        self.engine = make_engine(
-            config["DATABASE_URL"], int(config.get("DB_POOL_SIZE", 5)), self.container.service_name
-        )
+        settings = settings_of(self.container.config, ServiceSettings)
+        assert settings.DATABASE_URL, "a service with a Database needs DATABASE_URL"
+        self.engine = make_engine(settings.DATABASE_URL, settings.DB_POOL_SIZE, self.container.service_name)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     def stop(self) -> None:

@@ -16,6 +16,7 @@ from nameko.events import EventHandler
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from crm_shared.config import ServiceSettings, settings_of
 from crm_shared.metrics import METRICS
 from crm_shared.outbox import processed_events
 
@@ -108,9 +109,9 @@ class ReliableEventHandler(EventHandler):
 
     @property
     def delays_ms(self) -> list[int]:
-        raw = self.container.config.get("EVENT_RETRY_DELAYS_SECONDS", [1, 5, 30, 120, 600])
-        if isinstance(raw, str):
-            raw = [v for v in raw.split(",") if v.strip()]
+        raw = settings_of(self.container.config, ServiceSettings).EVENT_RETRY_DELAYS_SECONDS
+        if isinstance(raw, str):  # a hand-built config (tests) names them as text
+            raw = [float(v) for v in raw.split(",") if v.strip()]
         return [max(1, int(float(v) * 1000)) for v in raw]
 
     def handle_result(self, message: Any, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> Any:

@@ -11,6 +11,7 @@ import eventlet
 from nameko.exceptions import UnknownService
 from nameko.rpc import MethodProxy, RpcProxy, ServiceProxy
 
+from crm_shared.config import ServiceSettings, settings_of
 from crm_shared.errors import ServiceUnavailable
 from crm_shared.metrics import METRICS
 
@@ -72,7 +73,7 @@ class ServiceRpc(RpcProxy):
         self.timeout = timeout
 
     def get_dependency(self, worker_ctx: Any) -> TimedServiceProxy:
-        timeout = self.timeout or float(self.container.config.get("RPC_TIMEOUT_SECONDS", 5))
+        timeout = self.timeout or settings_of(self.container.config, ServiceSettings).RPC_TIMEOUT_SECONDS
         return TimedServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener, timeout,
                                  **self.options)
 
@@ -86,7 +87,7 @@ class ClusterRpc(RpcProxy):
         self.timeout = timeout
 
     def get_dependency(self, worker_ctx: Any) -> "ClusterHandle":
-        timeout = self.timeout or float(self.container.config.get("RPC_TIMEOUT_SECONDS", 5))
+        timeout = self.timeout or settings_of(self.container.config, ServiceSettings).RPC_TIMEOUT_SECONDS
         return ClusterHandle(worker_ctx, self.rpc_reply_listener, timeout, self.options)
 
 

@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nameko.extensions import DependencyProvider
 
-from crm_shared.config import ConfigError
+from crm_shared.config import ConfigError, ServiceSettings, settings_of
 
 PREFIX = "v1"
 _KID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -97,7 +97,7 @@ class Secrets(DependencyProvider):
     """Injects the ``SecretBox`` built from the ``CRM_SECRET_KEYS`` setting."""
 
     def setup(self) -> None:
-        self.box = SecretBox.from_spec(self.container.config.get("CRM_SECRET_KEYS"))
+        self.box = SecretBox.from_spec(settings_of(self.container.config, ServiceSettings).CRM_SECRET_KEYS)
 
     def get_dependency(self, worker_ctx: Any) -> SecretBox:
         return self.box

@@ -9,6 +9,7 @@ from nameko.extensions import DependencyProvider
 from nameko.rpc import rpc
 from sqlalchemy import text
 
+from crm_shared.config import ServiceSettings, settings_of
 from crm_shared.db import Database
 from crm_shared.logging import RequestContext
 from crm_shared.metrics import EntrypointMetrics, OpsServer
@@ -31,7 +32,7 @@ class OpsEndpoint(DependencyProvider):
         for dep in self.container.dependencies:
             if isinstance(dep, Database):
                 checks["database"] = dep.check
-        self.server = OpsServer(int(config.get("METRICS_PORT", 0)), checks)
+        self.server = OpsServer(int(settings_of(config, ServiceSettings).METRICS_PORT or 0), checks)
 
     def start(self) -> None:
         assert self.server is not None

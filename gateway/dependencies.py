@@ -6,9 +6,11 @@ from typing import Any
 import eventlet
 from nameko.extensions import DependencyProvider
 
+from crm_shared.config import settings_of
 from crm_shared.errors import CrmError
 from crm_shared.layout import SERVICES
 from crm_shared.service import check_broker
+from gateway.settings import Settings
 
 
 class Readiness(DependencyProvider):
@@ -16,12 +18,12 @@ class Readiness(DependencyProvider):
     each bounded by ``READYZ_TIMEOUT_SECONDS``."""
 
     def get_dependency(self, worker_ctx: Any) -> "Readiness.Checker":
-        return Readiness.Checker(self.container.config)
+        return Readiness.Checker(settings_of(self.container.config, Settings))
 
     class Checker:
-        def __init__(self, config: dict[str, Any]) -> None:
-            self.config = config
-            self.timeout = float(config.get("READYZ_TIMEOUT_SECONDS", 2))
+        def __init__(self, settings: Settings) -> None:
+            self.amqp_uri = settings.AMQP_URI
+            self.timeout = settings.READYZ_TIMEOUT_SECONDS
 
         def run(self, cluster: Any) -> dict[str, str]:
             fast = cluster.with_timeout(self.timeout)
@@ -36,7 +38,7 @@ class Readiness(DependencyProvider):
                     return f"down: {exc.__class__.__name__}: {exc}"[:300]
 
             def broker() -> str:
-                check_broker(self.config["AMQP_URI"], self.timeout)
+                check_broker(self.amqp_uri, self.timeout)
                 return "ok"
 
             def service(name: str) -> str:

@@ -16,10 +16,20 @@ from nameko.web.handlers import HttpRequestHandler
 from pydantic import BaseModel, ValidationError
 from werkzeug.wrappers import Request, Response
 
-from crm_shared.errors import BadRequest, CrmError, PayloadTooLarge, Unauthenticated, validation_failed
+from contracts.base import UNSTORABLE_MESSAGE, has_unstorable
+from crm_shared.config import settings_of
+from crm_shared.errors import (
+    BadRequest,
+    CrmError,
+    PayloadTooLarge,
+    Unauthenticated,
+    ValidationFailed,
+    validation_failed,
+)
 from crm_shared.metrics import METRICS
 from gateway.exceptions import error_response, json_response
-from gateway.server import NoDelayWebServer
+from gateway.server import ApiWebServer
+from gateway.settings import Settings
 from gateway.tokens import TokenStore
 
 
@@ -34,7 +44,7 @@ def _request_duration() -> Any:
 
 
 class ApiEndpoint(HttpRequestHandler):
-    server = NoDelayWebServer()
+    server = ApiWebServer()
     tokens = TokenStore()  # shared per process: public keys and revoked sessions
 
     def __init__(self, method: str, url: str, *, body: type[BaseModel] | None = None,
@@ -54,6 +64,10 @@ class ApiEndpoint(HttpRequestHandler):
         self.raw_response = raw_response  # a content type for non-JSON answers (metrics)
         self.errors = errors  # error statuses to document beyond the ones implied (e.g. 429)
 
+    def setup(self) -> None:
+        super().setup()
+        self.settings = settings_of(self.container.config, Settings)
+
     # -- request side -----------------------------------------------------
     def _authenticate(self, request: Request, context_data: dict[str, Any]) -> None:
         if self.auth is None:
@@ -63,7 +77,7 @@ class ApiEndpoint(HttpRequestHandler):
         if scheme.lower() != "bearer" or not token:
             raise Unauthenticated("missing bearer token")
         if self.auth == "operator":
-            expected = str(self.container.config.get("CRM_OPERATOR_TOKEN") or "")
+            expected = self.settings.CRM_OPERATOR_TOKEN
             if not expected or not hmac.compare_digest(token.encode(), expected.encode()):
                 raise Unauthenticated("invalid operator token")
             context_data["operator"] = True
@@ -74,7 +88,7 @@ class ApiEndpoint(HttpRequestHandler):
 
     def _parse_body(self, request: Request) -> BaseModel:
         assert self.body_schema is not None
-        limit = self.max_body_bytes or int(self.container.config.get("MAX_BODY_BYTES", 1_048_576))
+        limit = self.max_body_bytes or self.settings.MAX_BODY_BYTES
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")
         raw = request.get_data(cache=False)
@@ -93,6 +107,9 @@ class ApiEndpoint(HttpRequestHandler):
 
     def get_entrypoint_parameters(self, request: Request) -> tuple[tuple[Any, ...], dict[str, Any]]:
         kwargs: dict[str, Any] = dict(request.path_values)  # type: ignore[attr-defined]
+        bad = {name: UNSTORABLE_MESSAGE for name, value in kwargs.items() if has_unstorable(value)}
+        if bad:
+            raise ValidationFailed(f"invalid value for {', '.join(bad)}", fields=bad)
         if self.body_schema is not None:
             kwargs["body"] = self._parse_body(request)
         if self.query_schema is not None:

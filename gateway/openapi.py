@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import inspect
 import re
-from typing import Any
+from typing import Any, Literal
 
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 from pydantic import BaseModel
 
+from contracts.ops import ErrorBody
 from gateway.entrypoints import ApiEndpoint
-from gateway.schemas import ErrorBody
 
 _PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)>")
 _ERRORS = {
@@ -20,8 +20,9 @@ _ERRORS = {
 }
 
 
-def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, Any]:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+def _schema_ref(model: type[BaseModel], components: dict[str, Any],
+                mode: Literal["validation", "serialization"] = "validation") -> dict[str, Any]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode=mode)
     for name, sub in schema.pop("$defs", {}).items():
         components[name] = sub
     components[model.__name__] = schema
@@ -35,8 +36,8 @@ def _applies(code: str, ep: ApiEndpoint, has_params: bool) -> bool:
         return ep.auth is not None
     if code in ("400", "413"):
         return ep.body_schema is not None
-    if code == "422":
-        return ep.body_schema is not None or ep.query_schema is not None
+    if code == "422":  # a NUL character in a path value is a 422 too
+        return ep.body_schema is not None or ep.query_schema is not None or has_params
     if code == "404":
         return has_params
     if code == "409":
@@ -58,7 +59,7 @@ def endpoints(service_cls: type) -> list[tuple[str, ApiEndpoint]]:
 def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]:
     components: dict[str, Any] = {}
     paths: dict[str, Any] = {}
-    error_ref = _schema_ref(ErrorBody, components)
+    error_ref = _schema_ref(ErrorBody, components, "serialization")
     for name, ep in endpoints(service_cls):
         path = _PARAM.sub(lambda m: "{" + m.group("name") + "}", ep.url)
         params = [
@@ -82,7 +83,8 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
         if ep.raw_response:
             ok["content"] = {ep.raw_response: {"schema": {"type": "string"}}}
         elif ep.response_schema is not None:
-            ok["content"] = {"application/json": {"schema": _schema_ref(ep.response_schema, components)}}
+            schema = _schema_ref(ep.response_schema, components, "serialization")
+            ok["content"] = {"application/json": {"schema": schema}}
         responses: dict[str, Any] = {str(ep.status): ok}
         for code, text in _ERRORS.items():
             if not _applies(code, ep, bool(params)):

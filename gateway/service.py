@@ -11,11 +11,10 @@ from gateway.dependencies import Readiness
 from gateway.openapi import build_openapi
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.crm import CrmRoutes
-from gateway.routes.journal import JournalRoutes
 from gateway.routes.ops import OpsRoutes
 from gateway.routes.org import OrgRoutes
 from gateway.routes.tenants import TenantRoutes
-from gateway.routes.users import UsersRoutes
+from gateway.routes.users import JournalRoutes, UsersRoutes
 
 API_VERSION = "1.0.0"
 

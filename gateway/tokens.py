@@ -36,8 +36,10 @@ from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider, SharedExtension
 from nameko.standalone.rpc import ClusterRpcProxy
 
+from crm_shared.config import settings_of
 from crm_shared.errors import CrmError, ServiceUnavailable, Unauthenticated
 from crm_shared.metrics import METRICS
+from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -168,11 +170,11 @@ class TokenStore(SharedExtension):
     """One per gateway process: the verifier, kept in sync with the auth service."""
 
     def setup(self) -> None:
-        config = self.container.config
+        settings = settings_of(self.container.config, Settings)
         self.verifier = TokenVerifier()
-        self.rpc_config = {"AMQP_URI": config["AMQP_URI"]}
-        self.rpc_timeout = float(config.get("RPC_TIMEOUT_SECONDS", 5))
-        self.resync_seconds = float(config.get("GATEWAY_TOKEN_RESYNC_SECONDS", 30))
+        self.rpc_config = {"AMQP_URI": settings.AMQP_URI}
+        self.rpc_timeout = settings.RPC_TIMEOUT_SECONDS
+        self.resync_seconds = settings.GATEWAY_TOKEN_RESYNC_SECONDS
         self.loaded = Event()
         self._fetch_lock = Semaphore(1)
         self._last_key_fetch = 0.0
@@ -277,9 +279,10 @@ class TokenState(DependencyProvider):
     store = TokenStore()
 
     def setup(self) -> None:
-        config = self.container.config
-        self.trusted_hops = int(config.get("GATEWAY_TRUSTED_PROXY_HOPS", 0))
-        self.nested_timeout = float(config.get("RPC_TIMEOUT_SECONDS", 5)) * 2 + 1
+        settings = settings_of(self.container.config, Settings)
+        self.trusted_hops = settings.GATEWAY_TRUSTED_PROXY_HOPS
+        # a call that itself makes calls (login, tenant creation) waits for theirs
+        self.nested_timeout = settings.RPC_TIMEOUT_SECONDS * 2 + 1
 
     class Handle:
         def __init__(self, provider: "TokenState") -> None:

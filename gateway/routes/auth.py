@@ -6,60 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from nameko.events import BROADCAST, event_handler
-from pydantic import BaseModel, ConfigDict, Field
 from werkzeug.wrappers import Request
 
+from contracts.auth import LoginBody, Me, RefreshBody, TokenPair, Unlocked
 from gateway.entrypoints import api
 from gateway.tokens import TokenState, caller
-
-
-class LoginBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    product_code: str = Field(min_length=1, max_length=64, description="The instance's product code, "
-                              "e.g. K7QM-3XWA-9RTC (case, spaces and dashes do not matter)")
-    login: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=1024)
-
-
-class RefreshBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    refresh_token: str = Field(min_length=1, max_length=300)
-
-
-class UserRef(BaseModel):
-    id: str
-    login: str
-    full_name: str | None = None
-
-
-class TenantRef(BaseModel):
-    tenant_id: str
-    product_code: str
-
-
-class TokenPair(BaseModel):
-    access_token: str = Field(description="Ed25519-signed JWT; send as 'Authorization: Bearer …'")
-    refresh_token: str = Field(description="Single use: each refresh returns a new one")
-    token_type: str = Field(description="Always 'bearer'")
-    expires_in: int = Field(description="Seconds the access token is valid")
-    refresh_expires_in: int = Field(description="Seconds of inactivity after which the session ends")
-    session_id: str
-    user: UserRef | None = None
-    tenant: TenantRef | None = None
-
-
-class Me(BaseModel):
-    user: dict[str, Any]
-    rights: dict[str, str] = Field(description="Effective rights: code -> scope")
-    tenant_id: str
-    session_id: str
-
-
-class Unlocked(BaseModel):
-    user_id: str
-    unlocked: bool = Field(description="False when the user was not locked")
 
 
 class AuthRoutes:
@@ -67,7 +18,8 @@ class AuthRoutes:
     context: Any
     token_state: Any = TokenState()
 
-    @api("POST", "/api/v1/auth/login", auth=None, body=LoginBody, response=TokenPair, tags=("auth",), errors=(429,),
+    @api("POST", "/api/v1/auth/login", auth=None, body=LoginBody, response=TokenPair, tags=("auth",),
+         errors=(401, 403, 429),
          summary="Log in with product code, login and password (401 invalid_credentials, "
                  "403 seats_exhausted, 429 too_many_attempts)")
     def login(self, request: Request, body: LoginBody) -> Any:
@@ -76,6 +28,7 @@ class AuthRoutes:
             body.product_code, body.login, body.password, self.token_state.client_ip(request), user_agent)
 
     @api("POST", "/api/v1/auth/refresh", auth=None, body=RefreshBody, response=TokenPair, tags=("auth",),
+         errors=(401,),
          summary="New tokens for a refresh token (rotating; reusing a spent one ends the session)")
     def refresh(self, request: Request, body: RefreshBody) -> Any:
         return self.cluster.auth.refresh(body.refresh_token)

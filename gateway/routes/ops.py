@@ -6,11 +6,11 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 from werkzeug.wrappers import Request
 
+from contracts.ops import Health, OpenApiDocument, Readiness
 from crm_shared.errors import ServiceUnavailable
 from crm_shared.metrics import METRICS
 from gateway.entrypoints import api
 from gateway.exceptions import json_response
-from gateway.schemas import Health, OpenApiDocument, Readiness
 
 
 class OpsRoutes:

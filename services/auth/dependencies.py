@@ -12,9 +12,11 @@ import eventlet
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
+from crm_shared.config import settings_of
 from services.auth import mailer
 from services.auth.metrics import platform_mail
 from services.auth.sessions import SessionPolicy
+from services.auth.settings import Settings
 from services.auth.throttle import ThrottlePolicy
 from services.auth.tokens import SigningKeys
 
@@ -33,12 +35,12 @@ class AuthSettings(DependencyProvider):
     """Injects ``AuthConfig``: keys parsed once at start (a bad key stops the service)."""
 
     def setup(self) -> None:
-        c = self.container.config
+        s = settings_of(self.container.config, Settings)
         self.value = AuthConfig(
-            keys=SigningKeys.from_spec(c.get("AUTH_SIGNING_KEYS")),
-            sessions=SessionPolicy.from_config(c),
-            throttle=ThrottlePolicy.from_config(c),
-            reservation_ttl_seconds=int(c.get("AUTH_STORAGE_RESERVATION_TTL_SECONDS", 3600)),
+            keys=SigningKeys.from_spec(s.AUTH_SIGNING_KEYS),
+            sessions=SessionPolicy.from_settings(s),
+            throttle=ThrottlePolicy.from_settings(s),
+            reservation_ttl_seconds=s.AUTH_STORAGE_RESERVATION_TTL_SECONDS,
         )
 
     def get_dependency(self, worker_ctx: Any) -> AuthConfig:
@@ -53,7 +55,7 @@ class PlatformMailer(DependencyProvider):
     attempts = 3
 
     def setup(self) -> None:
-        self.settings = mailer.SmtpSettings.from_config(self.container.config)
+        self.settings = mailer.SmtpSettings.from_settings(settings_of(self.container.config, Settings))
         self.pending: set[Any] = set()
 
     def stop(self) -> None:
@@ -107,15 +109,15 @@ class PlatformMailer(DependencyProvider):
 
 
 class ConfigTimer(Timer):
-    """``@config_timer("SETTING", default)``: a nameko timer whose interval is a setting."""
+    """``@config_timer("SETTING")``: a nameko timer whose interval is a setting (its default is the
+    settings class's)."""
 
-    def __init__(self, setting: str, default: float, **kwargs: Any) -> None:
-        super().__init__(interval=default, **kwargs)
+    def __init__(self, setting: str, **kwargs: Any) -> None:
+        super().__init__(interval=float(Settings.model_fields[setting].default), **kwargs)
         self.setting = setting
-        self.default = default
 
     def setup(self) -> None:
-        self.interval = float(self.container.config.get(self.setting, self.default))
+        self.interval = float(getattr(settings_of(self.container.config, Settings), self.setting))
         super().setup()
 
 

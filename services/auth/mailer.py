@@ -33,11 +33,10 @@ class SmtpSettings:
         return bool(self.host)
 
     @classmethod
-    def from_config(cls, c: dict[str, Any]) -> "SmtpSettings":
-        return cls(str(c.get("PLATFORM_SMTP_HOST") or ""), int(c.get("PLATFORM_SMTP_PORT") or 587),
-                   str(c.get("PLATFORM_SMTP_USER") or ""), str(c.get("PLATFORM_SMTP_PASSWORD") or ""),
-                   str(c.get("PLATFORM_SMTP_FROM") or ""), str(c.get("PLATFORM_SMTP_TLS") or "starttls").lower(),
-                   float(c.get("PLATFORM_SMTP_TIMEOUT_SECONDS") or 10))
+    def from_settings(cls, s: Any) -> "SmtpSettings":
+        """From the auth service's validated ``Settings``."""
+        return cls(s.PLATFORM_SMTP_HOST, s.PLATFORM_SMTP_PORT, s.PLATFORM_SMTP_USER, s.PLATFORM_SMTP_PASSWORD,
+                   s.PLATFORM_SMTP_FROM, s.PLATFORM_SMTP_TLS, s.PLATFORM_SMTP_TIMEOUT_SECONDS)
 
 
 def welcome_message(sender: str, to: str, company_name: str, product_code: str, password: str) -> EmailMessage:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 from nameko.rpc import rpc
 from pydantic import BaseModel, ValidationError
 
+from contracts.tenants import TenantCreate, TenantPatch
 from crm_shared.errors import (
     CrmError,
     Forbidden,
@@ -25,7 +26,6 @@ from services.auth import metrics as m
 from services.auth.clock import utcnow
 from services.auth.dependencies import AuthSettings, PlatformMailer, config_timer
 from services.auth.exceptions import invalid_credentials
-from services.auth.schemas import TenantCreate, TenantPatch
 
 log = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ class AuthService(DatabaseServiceBase):
         return ledger.usage(self.db, str(tenant_id), utcnow())
 
     # -- housekeeping --------------------------------------------------------------------------
-    @config_timer("AUTH_HOUSEKEEPING_SECONDS", 60)
+    @config_timer("AUTH_HOUSEKEEPING_SECONDS")
     def housekeeping(self) -> None:
         now = utcnow()
         sessions.end_idle(self.db, now)

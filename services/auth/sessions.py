@@ -40,10 +40,10 @@ class SessionPolicy:
     max_lifetime_seconds: int = 43200
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> "SessionPolicy":
-        return cls(int(config.get("AUTH_ACCESS_TOKEN_TTL_SECONDS", 300)),
-                   int(config.get("AUTH_SESSION_IDLE_TIMEOUT_SECONDS", 1800)),
-                   int(config.get("AUTH_SESSION_MAX_LIFETIME_SECONDS", 43200)))
+    def from_settings(cls, s: Any) -> "SessionPolicy":
+        """From the auth service's validated ``Settings``."""
+        return cls(s.AUTH_ACCESS_TOKEN_TTL_SECONDS, s.AUTH_SESSION_IDLE_TIMEOUT_SECONDS,
+                   s.AUTH_SESSION_MAX_LIFETIME_SECONDS)
 
 
 def live(now: dt.datetime) -> Any:

@@ -33,10 +33,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session as DbSession
 
+from contracts.tenants import TenantCreate, TenantPatch
 from services.auth import ledger, product_codes, sessions
 from services.auth.exceptions import Conflict, tenant_not_found
 from services.auth.models import StorageLedger, Tenant
-from services.auth.schemas import TenantCreate, TenantPatch
 
 # for generated passwords: letters and digits a person can copy without doubt
 _LOWER = "abcdefghijkmnpqrstuvwxyz"

@@ -44,12 +44,11 @@ class ThrottlePolicy:
     ip_window_seconds: int = 600
 
     @classmethod
-    def from_config(cls, c: dict[str, Any]) -> "ThrottlePolicy":
-        return cls(
-            int(c.get("AUTH_LOGIN_SLOWDOWN_AFTER", 3)), float(c.get("AUTH_LOGIN_SLOWDOWN_SECONDS", 1)),
-            float(c.get("AUTH_LOGIN_SLOWDOWN_MAX_SECONDS", 60)), int(c.get("AUTH_LOGIN_LOCKOUT_AFTER", 10)),
-            int(c.get("AUTH_LOGIN_LOCKOUT_SECONDS", 900)), int(c.get("AUTH_LOGIN_FAILURE_WINDOW_SECONDS", 900)),
-            int(c.get("AUTH_IP_MAX_FAILURES", 50)), int(c.get("AUTH_IP_WINDOW_SECONDS", 600)))
+    def from_settings(cls, s: Any) -> "ThrottlePolicy":
+        """From the auth service's validated ``Settings``."""
+        return cls(s.AUTH_LOGIN_SLOWDOWN_AFTER, s.AUTH_LOGIN_SLOWDOWN_SECONDS, s.AUTH_LOGIN_SLOWDOWN_MAX_SECONDS,
+                   s.AUTH_LOGIN_LOCKOUT_AFTER, s.AUTH_LOGIN_LOCKOUT_SECONDS, s.AUTH_LOGIN_FAILURE_WINDOW_SECONDS,
+                   s.AUTH_IP_MAX_FAILURES, s.AUTH_IP_WINDOW_SECONDS)
 
     def delay_after(self, failures: int) -> float:
         """Seconds the next attempt must wait after ``failures`` consecutive failures."""

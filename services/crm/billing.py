@@ -19,12 +19,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from contracts.crm import InvoiceCreate, InvoiceLineIn, InvoiceUpdate, PaymentCreate, PaymentUpdate
 from services.crm import invoices as I
 from services.crm import records as R
 from services.crm import scopes
 from services.crm.models import Contact, Counterparty, Invoice, InvoiceCounter, InvoiceLine, Payment, Product
 from services.crm.products import rate_text
-from services.crm.schemas import InvoiceCreate, InvoiceLineIn, InvoiceUpdate, PaymentCreate, PaymentUpdate, invalid
+from services.crm.schemas import invalid
 from services.crm.search import search_text
 from services.crm.work import Work, diff
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from contracts.crm import CallLogged, MailLogged
+from contracts.phones import try_normalize_email, try_normalize_phone
 from services.crm import records as R
 from services.crm.models import Communication, Contact, Counterparty, MatchKey
-from services.crm.phones import try_normalize_email, try_normalize_phone
-from services.crm.schemas import CallLogged, MailLogged
 from services.crm.work import Work, created, diff, parse_id
 
 MATCH_LIMIT = 10

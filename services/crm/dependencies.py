@@ -6,7 +6,9 @@ from typing import Any
 
 from nameko.extensions import DependencyProvider
 
+from crm_shared.config import settings_of
 from services.crm.principals import PrincipalCache
+from services.crm.settings import Settings
 
 
 class Principals(DependencyProvider):
@@ -15,9 +17,8 @@ class Principals(DependencyProvider):
     cache: PrincipalCache
 
     def setup(self) -> None:
-        config = self.container.config
-        self.cache = PrincipalCache(float(config.get("CRM_PRINCIPAL_TTL_SECONDS", 30)),
-                                    int(config.get("CRM_PRINCIPAL_CACHE_SIZE", 10_000)))
+        settings = settings_of(self.container.config, Settings)
+        self.cache = PrincipalCache(settings.CRM_PRINCIPAL_TTL_SECONDS, settings.CRM_PRINCIPAL_CACHE_SIZE)
 
     def get_dependency(self, worker_ctx: Any) -> PrincipalCache:
         return self.cache

@@ -5,16 +5,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from contracts.crm import ContactCreate, ContactUpdate, CounterpartyCreate, CounterpartyUpdate, counterparty_problems
 from services.crm import records as R
 from services.crm.models import Communication, Contact, Counterparty, Invoice, Payment
-from services.crm.schemas import (
-    ContactCreate,
-    ContactUpdate,
-    CounterpartyCreate,
-    CounterpartyUpdate,
-    counterparty_problems,
-    invalid,
-)
+from services.crm.schemas import invalid
 from services.crm.search import search_text
 from services.crm.work import Work
 

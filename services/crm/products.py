@@ -4,10 +4,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from contracts.crm import ProductCreate, ProductUpdate
 from services.crm import records as R
 from services.crm.invoices import money
 from services.crm.models import InvoiceLine, Product
-from services.crm.schemas import ProductCreate, ProductUpdate
 from services.crm.search import search_text
 from services.crm.work import Work
 

@@ -28,12 +28,13 @@ from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
+from contracts.crm import ListQuery
+from contracts.phones import try_normalize_email, try_normalize_phone
 from crm_shared.errors import Conflict, Forbidden, NotFound
 from services.crm import scopes
 from services.crm import search as S
 from services.crm.models import CreateRequest, MatchKey
-from services.crm.phones import try_normalize_email, try_normalize_phone
-from services.crm.schemas import ListQuery, invalid, parse, parse_list_query
+from services.crm.schemas import invalid, parse, parse_list_query
 from services.crm.work import Work, created, decode_cursor, diff, encode_cursor, jsonable, parse_id, removed
 
 EXPORT_CHUNK = 1000

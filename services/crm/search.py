@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from services.crm.phones import phone_digits, try_normalize_phone
+from contracts.phones import phone_digits, try_normalize_phone
 
 _PHONEISH = re.compile(r"^[\d\s+()\-.]+$")
 MAX_WORDS = 8

@@ -19,6 +19,8 @@ from nameko.rpc import rpc
 from nameko.timer import timer
 from pydantic import ValidationError
 
+from contracts.crm import CallLogged, MailLogged
+from crm_shared.config import settings_of
 from crm_shared.errors import CrmError, NotFound, Unauthenticated
 from crm_shared.events import first_delivery, forget_processed_before, handle_event
 from crm_shared.rpc import ServiceRpc
@@ -27,7 +29,7 @@ from services.crm import communications, records
 from services.crm.dependencies import Principals
 from services.crm.kinds import kind_of
 from services.crm.models import CreateRequest
-from services.crm.schemas import CallLogged, MailLogged
+from services.crm.settings import Settings
 from services.crm.work import Work, parse_id
 
 log = logging.getLogger(__name__)
@@ -147,7 +149,7 @@ class CrmService(DatabaseServiceBase):
     @timer(interval=3600)
     def housekeeping(self) -> None:
         """Forgets create request ids and processed event ids past their retention."""
-        hours = float(self.config.get("CRM_IDEMPOTENCY_RETENTION_HOURS", 72))
+        hours = settings_of(self.config, Settings).CRM_IDEMPOTENCY_RETENTION_HOURS
         cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours)
         self.db.execute(sa.delete(CreateRequest).where(CreateRequest.created_at < cutoff))
         forget_processed_before(self.db, cutoff)

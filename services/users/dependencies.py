@@ -7,8 +7,10 @@ from typing import Any
 from eventlet import tpool
 from nameko.extensions import DependencyProvider
 
+from crm_shared.config import settings_of
 from services.users.passwords import Hasher
 from services.users.principal import PrincipalCache
+from services.users.settings import Settings
 
 
 class Principals(DependencyProvider):
@@ -17,7 +19,7 @@ class Principals(DependencyProvider):
     cache: PrincipalCache
 
     def setup(self) -> None:
-        self.cache = PrincipalCache(int(self.container.config.get("PRINCIPAL_CACHE_TENANTS", 500)))
+        self.cache = PrincipalCache(settings_of(self.container.config, Settings).PRINCIPAL_CACHE_TENANTS)
 
     def get_dependency(self, worker_ctx: Any) -> PrincipalCache:
         return self.cache

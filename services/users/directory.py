@@ -8,11 +8,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from contracts.users import UserCreate, UserQuery, UserUpdate, utc_offset
 from services.users import guards
 from services.users.exceptions import Conflict, invalid_credentials, not_found
 from services.users.models import Department, Position, Role, User, UserPosition
 from services.users.passwords import Hasher, check_new_password
-from services.users.schemas import UserCreate, UserQuery, UserUpdate, invalid, parse, utc_offset
+from services.users.schemas import invalid, parse
 from services.users.work import Work, created, decode_cursor, diff, encode_cursor, jsonable, parse_id
 
 PROFILE_FIELDS = ("full_name", "login", "email", "timezone", "active", "sip_enabled")

@@ -8,8 +8,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from contracts.users import JournalQuery
 from services.users.models import JournalEntry, User
-from services.users.schemas import JournalQuery, invalid, parse
+from services.users.schemas import invalid, parse
 from services.users.work import Work, decode_cursor, encode_cursor, jsonable, mask
 
 

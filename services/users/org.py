@@ -8,11 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from services.users import guards
-from services.users import rights as R
-from services.users.exceptions import Conflict, not_found
-from services.users.models import Department, Position, Role, UserPosition
-from services.users.schemas import (
+from contracts.users import (
     DepartmentCreate,
     DepartmentQuery,
     DepartmentUpdate,
@@ -22,9 +18,12 @@ from services.users.schemas import (
     RoleCreate,
     RoleQuery,
     RoleUpdate,
-    invalid,
-    parse,
 )
+from services.users import guards
+from services.users import rights as R
+from services.users.exceptions import Conflict, not_found
+from services.users.models import Department, Position, Role, UserPosition
+from services.users.schemas import invalid, parse
 from services.users.work import Work, created, decode_cursor, diff, encode_cursor, jsonable, parse_id
 
 

@@ -12,46 +12,16 @@ from typing import Any
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-MIN_LENGTH = 10
-MAX_LENGTH = 256
+from contracts.passwords import MAX_LENGTH, MIN_LENGTH, check_new_password, policy_problems
+
+__all__ = ["MASK", "MAX_LENGTH", "MIN_LENGTH", "Hasher", "check_new_password", "policy_problems"]
+
 MASK = "***"
 
 # OWASP password storage cheat sheet, argon2id minimum configuration
 OWASP_MEMORY_KIB = 19 * 1024
 OWASP_TIME_COST = 2
 OWASP_PARALLELISM = 1
-
-
-def policy_problems(password: str) -> list[str]:
-    """Every rule the password breaks, in words (empty when it is acceptable)."""
-    problems = []
-    if len(password) < MIN_LENGTH:
-        problems.append(f"must be at least {MIN_LENGTH} characters long")
-    if len(password) > MAX_LENGTH:
-        problems.append(f"must be at most {MAX_LENGTH} characters long")
-    if not any(c.isdigit() for c in password):
-        problems.append("must contain a digit")
-    if not any(c.isupper() for c in password):
-        problems.append("must contain an upper-case letter")
-    if not any(c.islower() for c in password):
-        problems.append("must contain a lower-case letter")
-    return problems
-
-
-def check_new_password(password: str | None, confirm: str | None) -> dict[str, str]:
-    """Field problems of a password being set: the policy, then the confirmation."""
-    fields: dict[str, str] = {}
-    if password is None:
-        fields["password"] = "is required"
-        return fields
-    problems = policy_problems(password)
-    if problems:
-        fields["password"] = "; ".join(problems)
-    if confirm is None:
-        fields["password_confirm"] = "is required: repeat the password"
-    elif not secrets.compare_digest(password.encode(), confirm.encode()):
-        fields["password_confirm"] = "does not match password"
-    return fields
 
 
 class Hasher:

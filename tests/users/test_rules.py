@@ -8,11 +8,11 @@ import datetime as dt
 import pytest
 from argon2 import extract_parameters
 
+from contracts.users import utc_offset
 from services.users import rights as R
 from services.users.guards import creates_cycle
 from services.users.passwords import Hasher, check_new_password, policy_problems
 from services.users.principal import PrincipalCache, Profile, TenantSnapshot
-from services.users.schemas import utc_offset
 from services.users.work import decode_cursor, encode_cursor, mask
 
 

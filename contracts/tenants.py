@@ -1,11 +1,12 @@
-"""Input and output schemas of the auth service (pydantic), kept apart
-from the table models. The gateway validates the same shapes at the edge;
-the service validates again, so an RPC caller cannot skip the rules."""
+"""Contracts of the platform area (the operator's ``/api/v1/tenants``):
+instances, their tariff (seats and disk quota) and usage."""
 from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from contracts.base import Answer, Contract
 
 EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 MAX_SESSIONS_LIMIT = 100_000
@@ -19,21 +20,17 @@ def _email(value: str) -> str:
     return value
 
 
-class Tariff(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Tariff(Contract):
     max_sessions: int = Field(ge=1, le=MAX_SESSIONS_LIMIT, description="Users that may be signed in at once")
     disk_quota_mb: int = Field(ge=0, le=DISK_QUOTA_MB_LIMIT, description="Storage for files and messages, MiB")
 
 
-class TariffPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class TariffPatch(Contract):
     max_sessions: int | None = Field(default=None, ge=1, le=MAX_SESSIONS_LIMIT)
     disk_quota_mb: int | None = Field(default=None, ge=0, le=DISK_QUOTA_MB_LIMIT)
 
 
-class TenantCreate(BaseModel):
+class TenantCreate(Contract):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     company_name: str = Field(min_length=1, max_length=200)
@@ -46,7 +43,7 @@ class TenantCreate(BaseModel):
         return _email(value)
 
 
-class TenantPatch(BaseModel):
+class TenantPatch(Contract):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     company_name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -57,3 +54,41 @@ class TenantPatch(BaseModel):
     @classmethod
     def _check_email(cls, value: str | None) -> str | None:
         return None if value is None else _email(value)
+
+
+# -- answers ----------------------------------------------------------------
+
+class AdminCredentials(Answer):
+    login: str
+    password: str = Field(description="Shown only in this answer (and the e-mail to owner_email)")
+
+
+class TenantCreated(Answer):
+    product_code: str
+    tenant_id: str
+    admin: AdminCredentials
+    email: str = Field(description="'queued' when mailed to owner_email, 'disabled' without platform SMTP")
+
+
+class TariffOut(Answer):
+    max_sessions: int
+    disk_quota_mb: int
+
+
+class UsageOut(Answer):
+    active_sessions: int = Field(description="Seats in use: users with a live session")
+    live_sessions: int = Field(description="Live sessions (a user may have several devices)")
+    disk_used_bytes: int
+    disk_reserved_bytes: int = Field(description="Reserved by writes in progress")
+
+
+class TenantOut(Answer):
+    product_code: str
+    tenant_id: str
+    status: str = Field(description="'active', or 'provisioning' while its creation is unfinished")
+    company_name: str
+    owner_email: str
+    tariff: TariffOut
+    usage: UsageOut
+    created_at: str
+    activated_at: str | None = None
