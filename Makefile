@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test lint typecheck unit bench venv infra lock clean
+.PHONY: run test lint typecheck unit bench venv infra lock clean fuzz-tools
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,10 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
-test: venv infra lint typecheck
+fuzz-tools:
+	bash scripts/schemathesis-tool.sh
+
+test: venv infra lint typecheck fuzz-tools
 	$(VENV)/bin/pytest
 
 bench: venv infra

@@ -13,6 +13,10 @@ import psycogreen.eventlet  # noqa: E402
 
 psycogreen.eventlet.patch_psycopg()
 
+from crm_shared import codec  # noqa: E402
+
+codec.install()  # as the runner does in every process
+
 import datetime as dt  # noqa: E402
 import importlib  # noqa: E402
 import json  # noqa: E402

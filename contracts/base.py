@@ -13,11 +13,21 @@
   stating the limit."""
 from __future__ import annotations
 
+import datetime as dt
 import re
 from functools import cache
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, create_model, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+    field_validator,
+)
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 UNSTORABLE_MESSAGE = "contains a character that cannot be stored (NUL or an invalid surrogate)"
@@ -61,10 +71,14 @@ class Answer(BaseModel):
     """A response body."""
 
 
+# a cursor is base64url text: refusing other characters also keeps a request line within
+# the web server's limit (4-byte characters percent-encode to 12 bytes each)
+Cursor = Annotated[str, StringConstraints(max_length=1000, pattern=r"^[A-Za-z0-9_=-]*$")]
+
+
 class Page(Contract):
     limit: int = Field(default=50, ge=1, le=500, description="Page size")
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
-        default=None, description="next_cursor of the previous page")
+    cursor: Cursor | None = Field(default=None, description="next_cursor of the previous page")
 
 
 @cache
@@ -98,3 +112,17 @@ def opt_text(max_length: int) -> Any:
 
 
 Id = Annotated[str, StringConstraints(max_length=64), Field(description="UUID")]
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    try:
+        # PostgreSQL takes offsets up to ±15:59 only: every instant is stored as UTC
+        return value.astimezone(dt.timezone.utc)
+    except (OverflowError, ValueError):
+        raise ValueError("out of the range of dates") from None
+
+
+UtcDateTime = Annotated[dt.datetime, AfterValidator(_utc),
+                        Field(description="ISO 8601; without an offset it is taken as UTC")]

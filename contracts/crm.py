@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
 
 from contracts import inn as inn_rules
-from contracts.base import Answer, Contract, Count, EventData, blank_none, list_of
+from contracts.base import Answer, Contract, Count, Cursor, EventData, UtcDateTime, blank_none, list_of
 from contracts.phones import PhoneError, normalize_email, normalize_phone
 
 __all__ = ["Count"]
@@ -311,8 +311,7 @@ class ListQuery(_In):
     q: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
         default=None, description="Words to find in names, ИНН, phones (a digits fragment) and e-mails")
     limit: int = Field(default=50, ge=1, le=500)
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
-        default=None, description="next_cursor of the previous page")
+    cursor: Cursor | None = Field(default=None, description="next_cursor of the previous page")
     sort: str | None = Field(default=None, description="name, -name, created_at, -created_at (invoices and "
                                                         "payments: date, -date, created_at, -created_at)")
     responsible_id: uuid.UUID | None = None
@@ -342,7 +341,7 @@ class CallLogged(EventData):
     tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     call_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
     direction: Literal["incoming", "outgoing"]
-    started_at: dt.datetime
+    started_at: UtcDateTime
     duration_seconds: int = Field(default=0, ge=0)
     answered: bool | None = None
     phone: Annotated[str, StringConstraints(max_length=64)] | None = None
@@ -355,7 +354,7 @@ class MailLogged(EventData):
     tenant_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
     message_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
     direction: Literal["incoming", "outgoing"]
-    sent_at: dt.datetime
+    sent_at: UtcDateTime
     subject: Annotated[str, StringConstraints(max_length=1000)] | None = None
     email: Annotated[str, StringConstraints(max_length=320)] | None = None
     user_id: uuid.UUID | None = None

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints, field_validator
 
-from contracts.base import Answer, Contract, list_of
+from contracts.base import Answer, Contract, UtcDateTime, list_of
 from contracts.base import Page as _Page
 
 LOGIN_RE = re.compile(r"^[\w][\w.@-]{0,63}$")
@@ -185,15 +185,8 @@ class JournalQuery(Page):
     entity_id: str | None = Field(default=None, max_length=64)
     actor: uuid.UUID | None = Field(default=None, description="Id of the user who made the change")
     action: str | None = Field(default=None, max_length=64, description="create, update, delete, locked_out, …")
-    since: dt.datetime | None = Field(default=None, description="ISO 8601, inclusive")
-    until: dt.datetime | None = Field(default=None, description="ISO 8601, exclusive")
-
-    @field_validator("since", "until")
-    @classmethod
-    def _aware(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
-        return value
+    since: UtcDateTime | None = Field(default=None, description="ISO 8601, inclusive")
+    until: UtcDateTime | None = Field(default=None, description="ISO 8601, exclusive")
 
 
 # -- answers ----------------------------------------------------------------

@@ -17,6 +17,10 @@ import psycogreen.eventlet  # noqa: E402
 
 psycogreen.eventlet.patch_psycopg()
 
+from crm_shared import codec  # noqa: E402
+
+codec.install()
+
 import gc  # noqa: E402
 import importlib  # noqa: E402
 import logging  # noqa: E402

@@ -6,7 +6,6 @@ from typing import Any
 
 from kombu import Connection
 from nameko.extensions import DependencyProvider
-from nameko.rpc import rpc
 from sqlalchemy import text
 
 from crm_shared.config import ServiceSettings, settings_of
@@ -14,6 +13,7 @@ from crm_shared.db import Database
 from crm_shared.logging import RequestContext
 from crm_shared.metrics import EntrypointMetrics, OpsServer
 from crm_shared.outbox import Outbox
+from crm_shared.rpc import rpc
 
 
 def check_broker(amqp_uri: str, timeout: float = 2.0) -> None:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.wrappers import Request, Response
 
 from contracts.base import UNSTORABLE_MESSAGE, has_unstorable
+from crm_shared import codec
 from crm_shared.config import settings_of
 from crm_shared.errors import (
     BadRequest,
@@ -95,9 +96,14 @@ class ApiEndpoint(HttpRequestHandler):
         if len(raw) > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")
         try:
-            data = json.loads(raw or b"null")
-        except ValueError as exc:
-            raise BadRequest(f"malformed JSON body: {exc}", code="malformed_json") from None
+            data = codec.loads(raw or b"null")
+        except ValueError:
+            # orjson refuses what JSON's grammar allows but no text column can hold (a lone
+            # "\ud800"): parsed again by the standard library, the contract then names the field
+            try:
+                data = json.loads(raw)
+            except ValueError as exc:
+                raise BadRequest(f"malformed JSON body: {exc}", code="malformed_json") from None
         if not isinstance(data, dict):
             raise BadRequest("the body must be a JSON object", code="malformed_json")
         try:

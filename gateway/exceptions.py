@@ -5,13 +5,13 @@ and stable code; anything else is a 500 ``internal_error`` whose details are
 logged, never sent."""
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from nameko.exceptions import RemoteError
 from werkzeug.wrappers import Response
 
+from crm_shared import codec
 from crm_shared.errors import BadRequest, CrmError, PayloadTooLarge, Throttled, ValidationFailed
 
 log = logging.getLogger(__name__)
@@ -20,8 +20,7 @@ __all__ = ["BadRequest", "CrmError", "PayloadTooLarge", "ValidationFailed", "err
 
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), status=status, headers=headers,
-                    mimetype="application/json")
+    return Response(codec.dumps(payload), status=status, headers=headers, mimetype="application/json")
 
 
 def error_response(exc: BaseException) -> Response:

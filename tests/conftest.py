@@ -11,6 +11,10 @@ import psycogreen.eventlet  # noqa: E402
 
 psycogreen.eventlet.patch_psycopg()
 
+from crm_shared import codec  # noqa: E402
+
+codec.install()  # as the runner does in every process
+
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
-from nameko.rpc import rpc
 from pydantic import BaseModel, ValidationError
 
 from contracts.tenants import TenantCreate, TenantPatch
@@ -19,7 +18,7 @@ from crm_shared.errors import (
     validation_failed,
 )
 from crm_shared.events import first_delivery, handle_event
-from crm_shared.rpc import ServiceRpc
+from crm_shared.rpc import ServiceRpc, rpc
 from crm_shared.service import DatabaseServiceBase
 from services.auth import ledger, product_codes, sessions, tenants, throttle
 from services.auth import metrics as m

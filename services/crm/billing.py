@@ -70,6 +70,7 @@ class Invoices(R.Kind):
     create_schema, update_schema = InvoiceCreate, InvoiceUpdate
     not_null = frozenset({"number", "date", "counterparty_id", "currency", "status", "lines"})
     sort_columns = {"date": Invoice.date, "created_at": Invoice.created_at}
+    lists_plain_rows = False  # out() reads the lines relationship
 
     def values(self, row: Any) -> dict[str, Any]:
         return {"number": row.number, "date": row.date, "counterparty_id": row.counterparty_id,

@@ -64,9 +64,20 @@ class Kind:
     not_null: frozenset[str] = frozenset()  # fields an update may not clear
     sort_columns: dict[str, Any] = {}
     responsible_column: str = "responsible_id"
+    # lists read plain rows of the columns (no ORM objects); a kind whose out() needs
+    # relationships (invoice lines) reads objects
+    lists_plain_rows: bool = True
+    _listed: list[Any] | None = None
 
     def right(self, action: str) -> str:
         return f"{self.name}.{action}"
+
+    def listed_columns(self) -> list[Any]:
+        """The columns a list reads: every mapped column but the search text."""
+        if self._listed is None:
+            self._listed = [getattr(self.model, key) for key in sa.inspect(self.model).column_attrs.keys()
+                            if key != "search"]
+        return self._listed
 
     # -- hooks ------------------------------------------------------------
     def filters(self, work: Work, query: ListQuery) -> list[Any]:
@@ -200,7 +211,8 @@ def list_records(work: Work, kind: Kind, query_data: Any) -> dict[str, Any]:
     m = kind.model
     assert query.sort is not None
     key, column, desc = _sort(kind, query.sort)
-    stmt = sa.select(m).where(*_conditions(work, kind, query))
+    selected = kind.listed_columns() if kind.lists_plain_rows else [m]
+    stmt = sa.select(*selected).where(*_conditions(work, kind, query))
     after = decode_cursor(query.cursor, 3)
     if after is not None:
         if after[0] != query.sort or parse_id(after[2]) is None:
@@ -209,7 +221,8 @@ def list_records(work: Work, kind: Kind, query_data: Any) -> dict[str, Any]:
         value = (_decode_value(column, after[1]), parse_id(after[2]))
         stmt = stmt.where(boundary < value if desc else boundary > value)
     order = (column.desc(), m.id.desc()) if desc else (column.asc(), m.id.asc())
-    rows = list(work.session.scalars(stmt.order_by(*order).limit(query.limit + 1)))
+    result = work.session.execute(stmt.order_by(*order).limit(query.limit + 1))
+    rows = list(result.all() if kind.lists_plain_rows else result.scalars())
     more = len(rows) > query.limit
     rows = rows[:query.limit]
     next_cursor = None

@@ -15,15 +15,15 @@ from typing import Any
 import sqlalchemy as sa
 from nameko.dependency_providers import Config
 from nameko.events import BROADCAST, event_handler
-from nameko.rpc import rpc
 from nameko.timer import timer
 from pydantic import ValidationError
 
 from contracts.crm import CallLogged, MailLogged
 from crm_shared.config import settings_of
+from crm_shared.db import read_only
 from crm_shared.errors import CrmError, NotFound, Unauthenticated
 from crm_shared.events import first_delivery, forget_processed_before, handle_event
-from crm_shared.rpc import ServiceRpc
+from crm_shared.rpc import ServiceRpc, rpc
 from crm_shared.service import DatabaseServiceBase
 from services.crm import communications, records
 from services.crm.dependencies import Principals
@@ -67,11 +67,13 @@ class CrmService(DatabaseServiceBase):
 
     # -- records ----------------------------------------------------------------------
     @domain_rpc
+    @read_only
     def list_records(self, caller: dict[str, Any], kind: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
         """``{items, next_cursor}``: one page under the caller's read scope."""
         return records.list_records(self._work(caller), kind_of(kind), query)
 
     @domain_rpc
+    @read_only
     def count_records(self, caller: dict[str, Any], kind: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
         """``{count}`` of what the list shows (every page)."""
         return records.count_records(self._work(caller), kind_of(kind), query)
@@ -83,6 +85,7 @@ class CrmService(DatabaseServiceBase):
         return records.export_records(self._work(caller), kind_of(kind), query)
 
     @domain_rpc
+    @read_only
     def get_record(self, caller: dict[str, Any], kind: str, record_id: str) -> dict[str, Any]:
         return records.get_record(self._work(caller), kind_of(kind), record_id)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from nameko.events import BROADCAST, event_handler
-from nameko.rpc import rpc
 
 from crm_shared.errors import CrmError
 from crm_shared.events import first_delivery, handle_event
+from crm_shared.rpc import rpc
 from crm_shared.service import DatabaseServiceBase
 from services.users import bootstrap, directory, journal, org
 from services.users import rights as R
