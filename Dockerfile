@@ -27,6 +27,7 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install -r requirements.in -c requirements.lock \
  && /opt/venv/bin/pip check \
  && /opt/venv/bin/pip uninstall -y pip
+COPY contracts/ /app/contracts/
 COPY crm_shared/ /app/crm_shared/
 COPY services/ /app/services/
 COPY gateway/ /app/gateway/

@@ -32,6 +32,7 @@ test: venv infra lint typecheck fuzz-tools
 	$(VENV)/bin/pytest
 
 bench: venv infra
+	bash scripts/bench-tools.sh
 	$(PY) -m bench
 
 lock:

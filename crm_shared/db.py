@@ -45,8 +45,10 @@ def make_engine(url: str, pool_size: int = 5, application_name: str = "crm", rea
     connect_args: dict[str, Any] = {"application_name": application_name, "connect_timeout": 5}
     if reads_only:
         connect_args["options"] = "-c default_transaction_read_only=on"
-        return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False,
-                             isolation_level="AUTOCOMMIT", connect_args=connect_args, json_deserializer=orjson.loads)
+        # nothing to roll back on an autocommit connection returned to the pool
+        return create_engine(parsed, pool_size=pool_size, max_overflow=0, pool_pre_ping=False,
+                             pool_reset_on_return=None, isolation_level="AUTOCOMMIT", connect_args=connect_args,
+                             json_deserializer=orjson.loads)
     return create_engine(parsed, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                          connect_args=connect_args, json_deserializer=orjson.loads)
 

@@ -73,10 +73,16 @@ class Kind:
         return f"{self.name}.{action}"
 
     def listed_columns(self) -> list[Any]:
-        """The columns a list reads: every mapped column but the search text."""
+        """The columns a list reads: every mapped column but the search text, ids as text
+        (the answer shows them so; no UUID object is made and turned back into text)."""
         if self._listed is None:
-            self._listed = [getattr(self.model, key) for key in sa.inspect(self.model).column_attrs.keys()
-                            if key != "search"]
+            columns = []
+            for key in sa.inspect(self.model).column_attrs.keys():
+                if key == "search":
+                    continue
+                attr = getattr(self.model, key)
+                columns.append((sa.cast(attr, sa.Text) if isinstance(attr.type, sa.Uuid) else attr).label(key))
+            self._listed = columns
         return self._listed
 
     # -- hooks ------------------------------------------------------------
@@ -96,10 +102,10 @@ class Kind:
         raise NotImplementedError
 
     def out(self, row: Any) -> dict[str, Any]:
-        data = {"id": str(row.id), **jsonable(self.values(row))}
-        data.update(responsible_id=jsonable(row.responsible_id), created_by=jsonable(row.created_by),
-                    created_at=jsonable(row.created_at), updated_at=jsonable(row.updated_at))
-        return data
+        data = self.values(row)
+        data.update(id=row.id, responsible_id=row.responsible_id, created_by=row.created_by,
+                    created_at=row.created_at, updated_at=row.updated_at)
+        return shallow_jsonable(data)
 
     def out_many(self, work: Work, rows: list[Any]) -> list[dict[str, Any]]:
         return [self.out(row) for row in rows]
@@ -123,6 +129,22 @@ class Kind:
 
 
 # -- helpers the kinds use --------------------------------------------------------
+
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def shallow_jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    """``jsonable`` for a record's answer, walking only the values that need it (most are plain)."""
+    for key, value in data.items():
+        if isinstance(value, _PLAIN):
+            continue
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            continue
+        data[key] = jsonable(value)
+    return data
+
+
+
 
 def linked(work: Work, model: Any, record_id: Any, kind: str, field: str, lock: bool = False) -> Any:
     """The record a link field names, if it is in the tenant and the caller may
@@ -221,8 +243,11 @@ def list_records(work: Work, kind: Kind, query_data: Any) -> dict[str, Any]:
         value = (_decode_value(column, after[1]), parse_id(after[2]))
         stmt = stmt.where(boundary < value if desc else boundary > value)
     order = (column.desc(), m.id.desc()) if desc else (column.asc(), m.id.asc())
-    result = work.session.execute(stmt.order_by(*order).limit(query.limit + 1))
-    rows = list(result.all() if kind.lists_plain_rows else result.scalars())
+    stmt = stmt.order_by(*order).limit(query.limit + 1)
+    if kind.lists_plain_rows:  # Core rows: none of the ORM's per-object work
+        rows = list(work.session.connection().execute(stmt).all())
+    else:
+        rows = list(work.session.scalars(stmt))
     more = len(rows) > query.limit
     rows = rows[:query.limit]
     next_cursor = None

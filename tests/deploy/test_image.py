@@ -112,3 +112,11 @@ def test_healthcheck_reports_unhealthy_when_nothing_listens(dt: Any, monkeypatch
     hc = load_healthcheck(dt)
     monkeypatch.setenv("USERS_METRICS_PORT", "1")  # nothing listens on port 1
     assert hc.main(["users"]) == 1
+
+
+def test_every_python_package_of_the_suite_is_copied(instructions: list[dict[str, Any]]) -> None:
+    """A new top-level package (like contracts/) must reach the image, or every process fails to import."""
+    root = Path(__file__).resolve().parents[2]
+    packages = {p.name for p in root.iterdir() if (p / "__init__.py").exists()} - {"tests", "bench"}
+    copied = {ins["value"][0].rstrip("/") for ins in instructions if ins["cmd"] == "COPY" and not ins["flags"]}
+    assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"
