@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 # ${NAME}, ${NAME:default}; the default may be empty (``${NAME:}``).
 _VAR = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::(?P<default>[^}]*))?\}")
@@ -130,5 +130,13 @@ def settings_of(config: Mapping[str, Any], settings_cls: type[S]) -> S:
     settings = config.get(SETTINGS_KEY)
     if isinstance(settings, settings_cls):
         return settings
-    known = {k: v for k, v in config.items() if k in settings_cls.model_fields}
+    known = {}
+    for key, value in config.items():
+        field = settings_cls.model_fields.get(key)
+        if field is not None:
+            try:  # typed as the class says ("0.2" -> 0.2), where the plain type can tell
+                value = TypeAdapter(field.annotation or Any).validate_python(value)
+            except ValidationError:
+                pass
+            known[key] = value
     return settings_cls.model_construct(**known)

@@ -19,6 +19,7 @@ from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy.orm import Session
 
+from crm_shared.config import ServiceSettings, settings_of
 from crm_shared.db import make_engine
 from crm_shared.logging import current_context
 from crm_shared.metrics import METRICS
@@ -187,10 +188,11 @@ class Outbox(DependencyProvider):
         self._sessions: dict[Any, Any] = {}
 
     def setup(self) -> None:
-        cfg = self.container.config
-        self.poll_seconds = float(cfg.get("OUTBOX_POLL_SECONDS", 1.0))
-        self.relay = OutboxRelay(self.container.service_name, cfg["DATABASE_URL"], cfg["AMQP_URI"],
-                                 int(cfg.get("OUTBOX_BATCH_SIZE", 100)))
+        settings = settings_of(self.container.config, ServiceSettings)
+        assert settings.DATABASE_URL, "a service with an Outbox needs DATABASE_URL"
+        self.poll_seconds = settings.OUTBOX_POLL_SECONDS
+        self.relay = OutboxRelay(self.container.service_name, settings.DATABASE_URL, settings.AMQP_URI,
+                                 settings.OUTBOX_BATCH_SIZE)
 
     def start(self) -> None:
         self._running = True
