@@ -13,8 +13,9 @@ turn:
 - ``GET /api/v1/contacts?limit=50`` as a department manager (scope
   department) over 100,000 contacts of the tenant.
 
-Each target's req/s is divided by the bare ping's (the median of its two
-runs) in the same run: the ratio is what the goals are stated in."""
+The targets take turns for ``ROUNDS`` rounds; in each round every target's
+req/s is divided by that round's bare ping, and the median of those ratios
+is what the goals are stated in (latencies: every request of every round)."""
 from __future__ import annotations
 
 import csv
@@ -36,8 +37,9 @@ from crm_shared.testing import free_port
 CONNECTIONS = 10
 CONTACTS = 100_000
 PASSWORD = "Bench-pass-2026x"
-REQUESTS = {"bare_ping": 6000, "auth_me": 6000, "contacts_page_20_admin": 4000,
-            "contacts_page_50_department_scope": 3000}
+REQUESTS = {"bare_ping": 3000, "auth_me": 3000, "contacts_page_20_admin": 2500,
+            "contacts_page_50_department_scope": 2000}
+ROUNDS = 3  # the targets take turns, so drift on this shared machine hits them alike
 GOALS = {"auth_me": 0.95, "contacts_page_20_admin": 0.8}
 P99_GOAL_MS = 100.0
 
@@ -136,21 +138,32 @@ def run() -> dict[str, Any]:
             ]
             for _, url, token in targets:  # warm every path (principal caches, connection pools)
                 hey(url, 300, token)
-            results: dict[str, Any] = {}
-            for name, url, token in targets + [("bare_ping_again", ping_url, None)]:
-                results[name] = hey(url, REQUESTS.get(name, REQUESTS["bare_ping"]), token)
-                assert set(results[name]["statuses"]) == {"200"}, (name, results[name]["statuses"])
+            rounds: list[dict[str, Any]] = []
+            for _ in range(ROUNDS):
+                this: dict[str, Any] = {}
+                for name, url, token in targets:
+                    this[name] = hey(url, REQUESTS[name], token)
+                    assert set(this[name]["statuses"]) == {"200"}, (name, this[name]["statuses"])
+                rounds.append(this)
         finally:
             suite.stop()
             for proc in bare:
                 proc.terminate()
             for proc in bare:
                 proc.wait(10)
-    ceiling = statistics.median([results["bare_ping"]["req_per_s"], results["bare_ping_again"]["req_per_s"]])
-    ratios = {name: round(r["req_per_s"] / ceiling, 3) for name, r in results.items()}
-    goals = {name: {"ratio": ratios[name], "goal": goal, "met": ratios[name] >= goal
-                    and results[name]["p99_ms"] <= P99_GOAL_MS} for name, goal in GOALS.items()}
-    return {"connections": CONNECTIONS, "contacts": CONTACTS, "users": data["users"],
-            "bare_ping_req_per_s": ceiling, "results": results, "ratio_to_bare_ping": ratios, "goals": goals,
+    names = [name for name, _, _ in targets]
+    ratios = {name: round(statistics.median(r[name]["req_per_s"] / r["bare_ping"]["req_per_s"] for r in rounds), 3)
+              for name in names}
+    results = {name: {"req_per_s_per_round": [r[name]["req_per_s"] for r in rounds],
+                      "req_per_s": round(statistics.median(r[name]["req_per_s"] for r in rounds), 1),
+                      "requests": sum(r[name]["requests"] for r in rounds),
+                      "p50_ms": round(statistics.median(r[name]["p50_ms"] for r in rounds), 2),
+                      "p99_ms": max(r[name]["p99_ms"] for r in rounds)} for name in names}
+    goals = {name: {"ratio": ratios[name], "goal": goal, "p99_ms": results[name]["p99_ms"],
+                    "met": ratios[name] >= goal and results[name]["p99_ms"] <= P99_GOAL_MS}
+             for name, goal in GOALS.items()}
+    return {"connections": CONNECTIONS, "contacts": CONTACTS, "users": data["users"], "rounds": ROUNDS,
+            "results": results, "ratio_to_bare_ping": ratios, "goals": goals, "per_round": rounds,
             "notes": "hey -c 10 keep-alive; suite processes as make run starts them; the bare pair is "
-                     "bench/_bare_pair.py; ratios against the median of the two bare runs"}
+                     "bench/_bare_pair.py; ratio = median over rounds of target req/s / that round's bare ping; "
+                     "p50 = median of the rounds' p50, p99 = the worst round's p99"}

@@ -184,7 +184,8 @@ class JournalQuery(Page):
     entity: str | None = Field(default=None, max_length=64, description="user, department, position, role, …")
     entity_id: str | None = Field(default=None, max_length=64)
     actor: uuid.UUID | None = Field(default=None, description="Id of the user who made the change")
-    action: str | None = Field(default=None, max_length=64, description="create, update, delete, locked_out, …")
+    action: str | None = Field(default=None, max_length=64,
+                               description="create, update, delete (any source), password_reset, locked_out")
     since: UtcDateTime | None = Field(default=None, description="ISO 8601, inclusive")
     until: UtcDateTime | None = Field(default=None, description="ISO 8601, exclusive")
 

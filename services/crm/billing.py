@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from contracts import journal
 from contracts.crm import InvoiceCreate, InvoiceLineIn, InvoiceUpdate, PaymentCreate, PaymentUpdate
 from services.crm import invoices as I
 from services.crm import records as R
@@ -181,7 +182,7 @@ def recompute_invoice(work: Work, invoice_id: Any) -> None:
     if changes:
         invoice.updated_at = dt.datetime.now(dt.timezone.utc)
         work.session.flush()
-        work.audit("invoice", invoice.id, "updated", changes)
+        work.audit("invoice", invoice.id, journal.UPDATE, changes)
 
 
 class Payments(R.Kind):

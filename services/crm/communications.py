@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from contracts import journal
 from contracts.crm import CallLogged, MailLogged
 from contracts.phones import try_normalize_email, try_normalize_phone
 from services.crm import records as R
@@ -116,7 +117,7 @@ def _log(work: Work, kind: str, ref: str, fields: dict[str, Any], contact_id: uu
                             created_at=now, updated_at=now, **values)
         session.add(row)
         session.flush()
-        work.audit("communication", row.id, "created",
+        work.audit("communication", row.id, journal.CREATE,
                    created({"responsible_id": row.responsible_id, **kinds.values(row)}))
         return row
     before = {"responsible_id": row.responsible_id, **kinds.values(row)}
@@ -127,7 +128,7 @@ def _log(work: Work, kind: str, ref: str, fields: dict[str, Any], contact_id: uu
     if changes:
         row.updated_at = now
         session.flush()
-        work.audit("communication", row.id, "updated", changes)
+        work.audit("communication", row.id, journal.UPDATE, changes)
     return row
 
 

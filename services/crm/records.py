@@ -28,6 +28,7 @@ from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 
+from contracts import journal
 from contracts.crm import ListQuery
 from contracts.phones import try_normalize_email, try_normalize_phone
 from crm_shared.errors import Conflict, Forbidden, NotFound
@@ -379,7 +380,7 @@ def create_record(work: Work, kind: Kind, data: Any) -> dict[str, Any]:
     row.search = kind.search_text(row)
     work.session.add(row)
     flush(work)
-    work.audit(kind.entity, row.id, "created", created({"responsible_id": row.responsible_id, **kind.values(row)}))
+    work.audit(kind.entity, row.id, journal.CREATE, created({"responsible_id": row.responsible_id, **kind.values(row)}))
     kind.after_write(work, row, None)
     return kind.out_many(work, [row])[0]
 
@@ -420,7 +421,7 @@ def update_record(work: Work, kind: Kind, record_id: Any, data: Any) -> dict[str
     if changes:
         row.updated_at = dt.datetime.now(dt.timezone.utc)
         flush(work)
-        work.audit(kind.entity, row.id, "updated", changes)
+        work.audit(kind.entity, row.id, journal.UPDATE, changes)
         kind.after_write(work, row, before)
     return kind.out_many(work, [row])[0]
 
@@ -431,5 +432,5 @@ def delete_record(work: Work, kind: Kind, record_id: Any) -> None:
     kind.before_delete(work, row)
     work.session.delete(row)
     work.session.flush()
-    work.audit(kind.entity, row.id, "deleted", removed(before))
+    work.audit(kind.entity, row.id, journal.DELETE, removed(before))
     kind.after_delete(work, row)

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from contracts import journal
 from contracts.users import JournalQuery
 from services.users.models import JournalEntry, User
 from services.users.schemas import invalid, parse
@@ -77,7 +78,7 @@ def record_lockout(session: Session, event: dict[str, Any]) -> None:
     ))
 
 
-RECORD_ACTIONS = {"created", "updated", "deleted"}
+RECORD_ACTIONS = {journal.CREATE, journal.UPDATE, journal.DELETE}
 
 
 def record_change(session: Session, source: str, event: dict[str, Any]) -> None:
@@ -85,7 +86,7 @@ def record_change(session: Session, source: str, event: dict[str, Any]) -> None:
     changed which record and how. Secrets in ``changes`` are masked here too."""
     data = event.get("data") or {}
     tenant_id = data.get("tenant_id") or event.get("tenant_id")
-    entity, entity_id, action = data.get("entity"), data.get("entity_id"), data.get("action")
+    entity, entity_id, action = data.get("entity"), data.get("entity_id"), journal.normalized(str(data.get("action")))
     if not tenant_id or not entity or not entity_id or action not in RECORD_ACTIONS:
         return
     raw_actor = data.get("actor")

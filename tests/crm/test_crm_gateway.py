@@ -244,6 +244,21 @@ def test_changes_reach_the_audit_journal(org):
         return items if len(items) == 2 else None
 
     updated, created = wait_for(entries, message="two journal entries")
-    assert created["action"] == "created" and updated["action"] == "updated"
+    assert created["action"] == "create" and updated["action"] == "update"
     assert updated["changes"]["position"] == {"old": None, "new": "бухгалтер"}
     assert updated["actor"]["id"] == api.user_id
+
+
+def test_one_journal_vocabulary_across_sources(org):
+    """?action=create finds the users service's own entries and crm's alike."""
+    api = org.admin
+    contact = api.ok("POST", "/contacts", {"full_name": "Из одного словаря"}, status=201)
+
+    def creations() -> list[dict[str, Any]] | None:
+        items = api.all("journal", page_size=200, action="create")
+        return items if any(i["entity_id"] == contact["id"] for i in items) else None
+
+    items = wait_for(creations, message="crm's creation under action=create")
+    assert {item["action"] for item in items} == {"create"}
+    assert {"user", "position", "contact"} <= {item["entity"] for item in items}
+    assert not api.ok("GET", "/journal", action="created")["items"]

@@ -65,7 +65,7 @@ def test_counterparty_crud_with_its_journal_events(crm):
         rpc.get_record(admin, "counterparties", created["id"])
 
     journal = audit_of(crm, created["id"])
-    assert [e["action"] for e in journal] == ["created", "updated", "deleted"]
+    assert [e["action"] for e in journal] == ["create", "update", "delete"]
     assert journal[0]["entity"] == "counterparty" and journal[0]["tenant_id"] == org.tenant_id
     assert journal[0]["actor"] == {"id": org.users["admin"], "login": "admin", "full_name": "Тестовый admin"}
     assert journal[0]["changes"]["inn"] == {"old": None, "new": "7707083893"}

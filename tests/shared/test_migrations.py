@@ -48,3 +48,23 @@ def test_every_service_history_applies_cleanly(databases):
         url = databases.create(f"hist_{name}")
         assert migrate(url, ROOT / "services" / name / "migrations", name)
         assert migrate(url, ROOT / "services" / name / "migrations", name) == []
+
+
+def test_users_0003_renames_crm_journal_actions(databases):
+    """Rows crm wrote as created/updated/deleted read as create/update/delete after 0003."""
+    from crm_shared.migrations import migrate
+
+    url = databases.create("journal_vocabulary")
+    history = ROOT / "services" / "users" / "migrations"
+    migrate(url, history, "users")
+    engine = make_engine(url)
+    with engine.begin() as conn:  # a database as 0002 left it
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0002'"))
+        for source, action in [("crm", "created"), ("crm", "updated"), ("crm", "deleted"), ("api", "create")]:
+            conn.execute(sa.text("INSERT INTO journal (tenant_id, source, entity, entity_id, action, changes) "
+                                 "VALUES ('t1', :s, 'contact', 'c1', :a, '{}')"), {"s": source, "a": action})
+    assert migrate(url, history, "users") == ["0003"]
+    with engine.connect() as conn:
+        actions = sorted(conn.scalars(sa.text("SELECT action FROM journal WHERE tenant_id = 't1'")))
+    engine.dispose()
+    assert actions == ["create", "create", "delete", "update"]
