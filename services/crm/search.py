@@ -4,8 +4,12 @@ Every record keeps a lower-case ``search`` text (``ё`` folded to ``е``)
 holding what ``q`` may find, including each phone's digits as entered and in
 E.164 (so ``8916``, ``7916`` and ``916123`` all find ``8 (916) 123-45-67``).
 A query is split into words and every word must occur (``LIKE '%word%'``,
-served by the pg_trgm GIN index on ``(tenant_id, search)``). A word made
-only of digits and phone punctuation (``+7 (916) 12``) searches its digits.
+served by the pg_trgm GIN index on ``(tenant_id, search)``). A query made
+only of digits and phone punctuation (``+7 (916) 12``) searches its digits;
+when it is a whole number (10 digits or more that normalise, as stored
+phones are: ``89161234560``, ``8 (916) 123-45-60``, ``+7 916 123-45-60``),
+it searches the E.164 digits every stored phone carries, so the trunk prefix
+8 finds a number entered with +7 and the other way round.
 Words shorter than 3 characters cannot use trigrams; they still work, by
 scanning the tenant's rows the other conditions leave."""
 from __future__ import annotations
@@ -44,8 +48,10 @@ def terms(q: str) -> list[str]:
     q = q.strip()
     if not q:
         return []
-    if _PHONEISH.match(q) and len(phone_digits(q)) >= 3:
-        return [phone_digits(q)]
+    digits = phone_digits(q)
+    if _PHONEISH.match(q) and len(digits) >= 3:
+        e164 = try_normalize_phone(q) if len(digits) >= 10 else None
+        return [e164[1:] if e164 else digits]
     return [fold(word) for word in q.split()[:MAX_WORDS]]
 
 

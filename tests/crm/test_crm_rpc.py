@@ -658,3 +658,23 @@ def test_housekeeping_forgets_old_request_ids(crm):
     with entrypoint_hook(crm.container, "housekeeping") as housekeeping:
         housekeeping()
     assert crm.scalar("SELECT count(*) FROM create_requests WHERE request_id = 'req-old'") == 0
+
+
+def test_phone_search_as_people_type_numbers(crm):
+    """A number saved as +7 916 123-45-60 is found however it is typed, fragments too; match_contact alike."""
+    org = crm.org()
+    admin = org.user("admin")
+    rpc = crm.rpc
+    contact = rpc.create_record(admin, "contacts", {"full_name": "Сидоров", "phones": ["+7 916 123-45-60"]})
+    company = rpc.create_record(admin, "counterparties", {"name": "Лютик", "phones": ["8 (495) 765-43-21"]})
+    typed = ("+79161234560", "9161234560", "89161234560", "8 (916) 123-45-60", "8-916-123-45-60", "7 916 1234560",
+             "123-45", "916 123")
+    for q in typed:
+        assert [c["id"] for c in rpc.list_records(admin, "contacts", {"q": q})["items"]] == [contact["id"]], q
+        assert rpc.count_records(admin, "contacts", {"q": q})["count"] == 1, q
+    for q in ("+7 495 765-43-21", "84957654321", "4957654321", "765-43"):
+        assert [c["id"] for c in rpc.list_records(admin, "counterparties", {"q": q})["items"]] == [company["id"]], q
+    assert rpc.list_records(admin, "contacts", {"q": "89161234569"})["items"] == []
+    for phone in typed[:6]:
+        assert rpc.match_contact(org.tenant_id, phone=phone)["contact_id"] == contact["id"], phone
+    assert rpc.match_contact(org.tenant_id, phone="8 (495) 765-43-21")["counterparty_id"] == company["id"]
