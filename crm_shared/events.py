@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 import eventlet
 import sqlalchemy as sa
 from eventlet.event import Event
 from kombu import Connection, Queue
 from nameko.events import EventHandler
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -26,14 +27,43 @@ ATTEMPT_HEADER = "x-crm-attempt"
 ERROR_HEADER = "x-crm-error"
 
 
+class MalformedEvent(ValueError):
+    """An event no retry can make acceptable (no id, data of the wrong shape). A handler
+    raises it; the event is parked at once (``<queue>.parked``, counted in
+    ``crm_events_parked_total`` and ``crm_events_malformed_total``), never dropped, so it
+    can be looked at and, once the sender or the handler is fixed, replayed."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def event_data(schema: type[M], event: Any) -> M:
+    """The event's ``data`` (with the envelope's ``tenant_id``) as ``schema``; ``MalformedEvent`` otherwise."""
+    if not isinstance(event, dict) or not event.get("event_id"):
+        raise MalformedEvent("not an event envelope (no event_id)")
+    data = dict(event.get("data") or {}) if isinstance(event.get("data") or {}, dict) else None
+    if data is None:
+        raise MalformedEvent("the event's data is not an object")
+    data.setdefault("tenant_id", event.get("tenant_id"))
+    try:
+        return schema.model_validate(data)
+    except ValidationError as exc:
+        raise MalformedEvent(f"event data does not match {schema.__name__}: {exc.errors()[:3]}") from None
+
+
 def first_delivery(session: Session, event: dict[str, Any], consumer: str) -> bool:
     """True the first time ``consumer`` sees this event id; False for a duplicate.
 
     The marker is written in the handler's own transaction, so it commits
-    together with the handler's effects, or not at all."""
+    together with the handler's effects, or not at all. An event without a
+    UUID ``event_id`` is a ``MalformedEvent``."""
+    try:
+        event_id = uuid.UUID(str(event["event_id"]))
+    except (TypeError, KeyError, ValueError):
+        raise MalformedEvent("not an event envelope (no UUID event_id)") from None
     inserted = session.execute(
         insert(processed_events)
-        .values(event_id=uuid.UUID(str(event["event_id"])), consumer=consumer)
+        .values(event_id=event_id, consumer=consumer)
         .on_conflict_do_nothing()
         .returning(processed_events.c.event_id)
     ).first()
@@ -55,7 +85,12 @@ def retried_total() -> Any:
 
 
 def parked_total() -> Any:
-    return METRICS.counter("crm_events_parked_total", "Event deliveries parked after the last retry.",
+    return METRICS.counter("crm_events_parked_total", "Event deliveries parked (after the last retry, or at once "
+                           "when malformed).", ("service", "handler"))
+
+
+def malformed_total() -> Any:
+    return METRICS.counter("crm_events_malformed_total", "Malformed events parked without retries.",
                            ("service", "handler"))
 
 
@@ -63,8 +98,8 @@ class ReliableEventHandler(EventHandler):
     """``@handle_event(source_service, event_type)``: a pooled, durable event handler.
 
     Retry delays come from ``EVENT_RETRY_DELAYS_SECONDS``; after the last one
-    the message is parked. Unexpected and expected errors are retried alike:
-    a handler that should drop a message returns instead of raising."""
+    the message is parked. Unexpected and expected errors are retried alike;
+    a ``MalformedEvent`` is parked at once. Nothing is dropped without a trace."""
 
     def __init__(self, source_service: str, event_type: str, **kwargs: Any) -> None:
         kwargs.pop("requeue_on_error", None)
@@ -142,7 +177,13 @@ class ReliableEventHandler(EventHandler):
         queue_name = self.queue.name
         delays = self.delays_ms
         service, handler = self.container.service_name, self.method_name
-        if attempt <= len(delays):
+        if isinstance(exc_info[1], MalformedEvent):
+            target = Queue(f"{queue_name}.parked", durable=True)
+            parked_total().labels(service, handler).inc()
+            malformed_total().labels(service, handler).inc()
+            log.error("event handler %s got a malformed event (%s), parked in %s", handler, exc_info[1],
+                      target.name)
+        elif attempt <= len(delays):
             delay = delays[attempt - 1]
             target = Queue(
                 f"{queue_name}.retry.{delay}", durable=True,

@@ -17,7 +17,7 @@ from crm_shared.errors import (
     ValidationFailed,
     validation_failed,
 )
-from crm_shared.events import first_delivery, handle_event
+from crm_shared.events import MalformedEvent, first_delivery, handle_event
 from crm_shared.rpc import ServiceRpc, rpc
 from crm_shared.service import DatabaseServiceBase
 from services.auth import ledger, product_codes, sessions, tenants, throttle
@@ -249,8 +249,7 @@ class AuthService(DatabaseServiceBase):
         tenant_id = data.get("tenant_id") or event.get("tenant_id")
         user_id = data.get("user_id")
         if not tenant_id or not user_id:
-            log.warning("%s event without tenant_id/user_id: %s", reason, event.get("event_id"))
-            return
+            raise MalformedEvent(f"{reason} event without tenant_id/user_id")
         rows = sessions.revoke_user(self.db, str(tenant_id), str(user_id), reason, utcnow())
         self._record_revoked(rows, reason)
 

@@ -16,13 +16,12 @@ import sqlalchemy as sa
 from nameko.dependency_providers import Config
 from nameko.events import BROADCAST, event_handler
 from nameko.timer import timer
-from pydantic import ValidationError
 
 from contracts.crm import CallLogged, MailLogged
 from crm_shared.config import settings_of
 from crm_shared.db import read_only
 from crm_shared.errors import CrmError, NotFound, Unauthenticated
-from crm_shared.events import first_delivery, forget_processed_before, handle_event
+from crm_shared.events import event_data, first_delivery, forget_processed_before, handle_event
 from crm_shared.rpc import ServiceRpc, rpc
 from crm_shared.service import DatabaseServiceBase
 from services.crm import communications, records
@@ -112,29 +111,15 @@ class CrmService(DatabaseServiceBase):
 
     @handle_event("telephony", "call_logged")
     def on_call_logged(self, event: dict[str, Any]) -> None:
-        call = self._event_data(CallLogged, event)
-        if call is not None and first_delivery(self.db, event, "crm.on_call_logged"):
+        call = event_data(CallLogged, event)
+        if first_delivery(self.db, event, "crm.on_call_logged"):
             communications.log_call(Work(self.db, call.tenant_id, self.outbox, None, "telephony"), call)
 
     @handle_event("mail", "mail_logged")
     def on_mail_logged(self, event: dict[str, Any]) -> None:
-        mail = self._event_data(MailLogged, event)
-        if mail is not None and first_delivery(self.db, event, "crm.on_mail_logged"):
+        mail = event_data(MailLogged, event)
+        if first_delivery(self.db, event, "crm.on_mail_logged"):
             communications.log_mail(Work(self.db, mail.tenant_id, self.outbox, None, "mail"), mail)
-
-    @staticmethod
-    def _event_data(schema: Any, event: Any) -> Any:
-        """The event's data, or None (logged) for a malformed one: retrying cannot fix it."""
-        if not isinstance(event, dict) or not event.get("event_id"):
-            log.warning("dropping a malformed event: %r", event)
-            return None
-        data = dict(event.get("data") or {})
-        data.setdefault("tenant_id", event.get("tenant_id"))
-        try:
-            return schema.model_validate(data)
-        except ValidationError as exc:
-            log.warning("dropping event %s: %s", event.get("event_id"), exc)
-            return None
 
     # -- rights changes -------------------------------------------------------------------
     @event_handler("users", "principal_changed", handler_type=BROADCAST, reliable_delivery=False)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from contracts import journal
 from contracts.users import JournalQuery
+from crm_shared.events import MalformedEvent
 from services.users.models import JournalEntry, User
 from services.users.schemas import invalid, parse
 from services.users.work import Work, decode_cursor, encode_cursor, jsonable, mask
@@ -62,8 +63,10 @@ def record_lockout(session: Session, event: dict[str, Any]) -> None:
         user_id = session.scalar(sa.select(User.id).where(
             User.tenant_id == str(tenant_id), sa.func.lower(User.login) == data["login"].strip().lower(),
             User.deleted_at.is_(None)))
-    if not tenant_id or not user_id:
-        return
+    if not tenant_id:
+        raise MalformedEvent("user_locked_out without tenant_id")
+    if not user_id:
+        return  # a login nobody has: no user to write it against
     at = None
     try:
         at = dt.datetime.fromisoformat(str(event.get("occurred_at")))
@@ -88,7 +91,8 @@ def record_change(session: Session, source: str, event: dict[str, Any]) -> None:
     tenant_id = data.get("tenant_id") or event.get("tenant_id")
     entity, entity_id, action = data.get("entity"), data.get("entity_id"), journal.normalized(str(data.get("action")))
     if not tenant_id or not entity or not entity_id or action not in RECORD_ACTIONS:
-        return
+        raise MalformedEvent(f"record_changed needs tenant_id, entity, entity_id and an action of "
+                             f"{sorted(RECORD_ACTIONS)}")
     raw_actor = data.get("actor")
     actor: dict[str, Any] = raw_actor if isinstance(raw_actor, dict) else {}
     actor_id = None

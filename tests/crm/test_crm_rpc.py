@@ -9,10 +9,13 @@ from typing import Any
 import eventlet
 import pytest
 import sqlalchemy as sa
+from kombu import Connection
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 
 from crm_shared.errors import Conflict, Forbidden, NotFound, Unauthenticated, ValidationFailed
+from crm_shared.events import replay_parked
+from crm_shared.metrics import METRICS
 from crm_shared.testing import wait_for
 
 OWN = {f"{e}.{a}": "own" for e in ("counterparties", "contacts", "products", "invoices", "payments",
@@ -609,8 +612,18 @@ def test_calls_and_mails_from_events_become_communications(crm):
     assert rpc.count_records(admin, "communications", {})["count"] == 2
     with pytest.raises(NotFound):  # read-only through the API
         rpc.create_record(admin, "communications", {})
-    # a malformed event is dropped, not retried forever
+    # a malformed event is parked at once (not retried forever, not dropped): counted and replayable
     dispatch("telephony", "call_logged", _event(org.tenant_id, "call_logged", {"call_id": "x"}))
+    labels = {"service": "crm", "handler": "on_call_logged"}
+    wait_for(lambda: METRICS.value("crm_events_malformed_total", labels) == 1, message="the malformed event parked")
+    assert METRICS.value("crm_events_parked_total", labels) == 1
+    assert METRICS.value("crm_events_retried_total", labels) == 0
+    with Connection(crm.amqp_uri) as conn:
+        message = conn.SimpleQueue("evt-telephony-call_logged--crm.on_call_logged.parked").get(timeout=5)
+        assert "MalformedEvent" in message.headers["x-crm-error"] and message.payload["data"] == {"call_id": "x"}
+        message.requeue()
+    assert replay_parked(crm.amqp_uri, "evt-telephony-call_logged--crm.on_call_logged.parked") == 1
+    wait_for(lambda: METRICS.value("crm_events_malformed_total", labels) == 2, message="parked again on replay")
     # deleting the contact keeps the history, unlinked
     rpc.delete_record(admin, "contacts", contact["id"])
     assert rpc.get_record(admin, "communications", phone_call["id"])["contact_id"] is None
