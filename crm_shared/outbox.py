@@ -246,7 +246,9 @@ class Outbox(DependencyProvider):
         return Recorder()
 
     def worker_result(self, worker_ctx: Any, result: Any = None, exc_info: Any = None) -> None:
-        if self._sessions.pop(worker_ctx, None) and exc_info is None:
+        # also after a failure: a worker may commit events and then answer an error
+        # (auth's refusal of a reused refresh token ends the session first)
+        if self._sessions.pop(worker_ctx, None):
             self.wake()
 
     def worker_teardown(self, worker_ctx: Any) -> None:

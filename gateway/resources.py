@@ -50,6 +50,9 @@ class Resource:
     list_model: type[BaseModel] | None = None  # {items, next_cursor}; list_of(out) when omitted
     summaries: dict[str, str] = field(default_factory=dict)  # per action, to add what the default does not say
     errors: dict[str, tuple[int, ...]] = field(default_factory=dict)  # per action, statuses beyond the implied
+    # per action (update, delete): ``after(route, caller, record_id, body, answer)`` runs once the RPC
+    # answered, before the HTTP answer goes (the users area ends sessions in this gateway there)
+    after: dict[str, Callable[..., None]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         unknown = set(self.actions) - set(ACTIONS)
@@ -104,6 +107,7 @@ class Area:
 
     def _route(self, resource: Resource, action: str) -> tuple[str, Callable[..., Any]]:
         call = self._call(resource, action)
+        after = resource.after.get(action)
         service = self.service
         base = f"{self.prefix}/{resource.path}"
         item = f"{base}/<string:{resource.singular}_id>"
@@ -141,14 +145,20 @@ class Area:
             op_id = f"update_{resource.singular}"
 
             def handler(self: Any, request: Any, body: BaseModel, **path: str) -> Any:  # type: ignore[misc]
-                return call(rpc(self), caller(self.context), *path.values(),
-                            body.model_dump(mode="json", exclude_unset=True))
+                who, data = caller(self.context), body.model_dump(mode="json", exclude_unset=True)
+                answer = call(rpc(self), who, *path.values(), data)
+                if after is not None:
+                    after(self, who, *path.values(), data, answer)
+                return answer
             decorated = api("PATCH", item, body=resource.update, response=resource.out, **common)(handler)
         else:
             op_id = f"delete_{resource.singular}"
 
             def handler(self: Any, request: Any, **path: str) -> Any:  # type: ignore[misc]
-                call(rpc(self), caller(self.context), *path.values())
+                who = caller(self.context)
+                call(rpc(self), who, *path.values())
+                if after is not None:
+                    after(self, who, *path.values(), None, None)
                 return 204, None
             decorated = api("DELETE", item, status=204, **common)(handler)
         decorated.__name__ = decorated.__qualname__ = op_id

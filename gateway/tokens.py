@@ -6,6 +6,11 @@ audience and expiry itself. A token signed with a key id it does not know
 makes it fetch the keys again (at most once every few seconds), which is
 how a key rotation reaches running gateways.
 
+Ending a user's sessions (deactivation, deletion, a password change) works the
+same way by user instead of session: ``TokenVerifier.end_user`` refuses the
+user's tokens issued before that moment, set by the replica that answered the
+change and, on the others, by users' broadcast events (``gateway.routes.auth``).
+
 Logout must end a token at once, everywhere: auth publishes
 ``session_revoked`` (through its outbox) and every gateway replica gets it
 on a broadcast queue of its own (``on_session_revoked`` in
@@ -46,6 +51,7 @@ log = logging.getLogger(__name__)
 ALGORITHM = "EdDSA"
 LEEWAY_SECONDS = 5
 KEY_REFETCH_MIN_SECONDS = 5.0
+MAX_ACCESS_TTL_SECONDS = 3600  # the longest AUTH_ACCESS_TOKEN_TTL_SECONDS allows
 _REQUIRED = ["exp", "iat", "iss", "aud", "sub", "tid", "sid"]
 
 
@@ -72,6 +78,7 @@ class Claims:
     user_id: str
     session_id: str
     expires_at: int
+    issued_at: float = 0.0
 
 
 def _b64decode(text: str) -> bytes:
@@ -102,6 +109,8 @@ class TokenVerifier:
         self.issuer = "crm-auth"
         self.audience = "crm-api"
         self.revoked: dict[str, float] = {}  # session id -> when its last access token expires
+        # (tenant id, user id) -> when that user's sessions were ended: older tokens are refused
+        self.users_ended: dict[tuple[str, str], float] = {}
         self._verified: dict[str, Claims] = {}
 
     def set_jwks(self, jwks: dict[str, Any]) -> None:
@@ -126,10 +135,22 @@ class TokenVerifier:
         self.revoked[session_id] = max(until, self.revoked.get(session_id, 0.0))
         _revoked_gauge().set(len(self.revoked))
 
+    def end_user(self, tenant_id: str, user_id: str, at: float | None = None) -> None:
+        """Refuses every access token of the user issued before ``at`` (now): deactivation, deletion
+        and a password change end all of the user's sessions. Tokens carry ``iat`` in milliseconds,
+        so a login right after a password change works (clock skew between hosts shifts that edge
+        by the skew; auth's ``session_revoked`` then names the old sessions themselves)."""
+        at = at or time.time()
+        key = (str(tenant_id), str(user_id))
+        self.users_ended[key] = max(at, self.users_ended.get(key, 0.0))
+
     def prune(self, now: float | None = None) -> None:
         now = now or time.time()
         for sid in [s for s, until in self.revoked.items() if until < now]:
             self.revoked.pop(sid, None)
+        horizon = now - MAX_ACCESS_TTL_SECONDS - self.leeway
+        for key in [k for k, at in self.users_ended.items() if at < horizon]:
+            self.users_ended.pop(key, None)
         _revoked_gauge().set(len(self.revoked))
 
     def verify(self, token: str, now: float | None = None) -> Claims:
@@ -144,6 +165,10 @@ class TokenVerifier:
             raise Unauthenticated("the access token has expired: refresh it", code="token_expired")
         if claims.session_id in self.revoked:
             raise Unauthenticated("the session has ended: log in again", code="session_ended")
+        if self.users_ended:
+            ended = self.users_ended.get((claims.tenant_id, claims.user_id))
+            if ended is not None and claims.issued_at < ended:
+                raise Unauthenticated("the session has ended: log in again", code="session_ended")
         return claims
 
     def _verify_signed(self, token: str) -> Claims:
@@ -163,7 +188,8 @@ class TokenVerifier:
             raise Unauthenticated("the access token has expired: refresh it", code="token_expired") from None
         except jwt.InvalidTokenError:
             raise Unauthenticated("the access token is not valid", code="invalid_token") from None
-        return Claims(str(claims["tid"]), str(claims["sub"]), str(claims["sid"]), int(claims["exp"]))
+        return Claims(str(claims["tid"]), str(claims["sub"]), str(claims["sid"]), int(claims["exp"]),
+                      float(claims["iat"]))
 
 
 class TokenStore(SharedExtension):
@@ -271,6 +297,9 @@ class TokenStore(SharedExtension):
         self.verifier.revoke(session_id, expires_at)
         self.verifier.prune()
 
+    def end_user(self, tenant_id: str, user_id: str, at: float | None = None) -> None:
+        self.verifier.end_user(tenant_id, user_id, at)
+
 
 class TokenState(DependencyProvider):
     """Gives workers (the revocation handler, the auth routes) the process's
@@ -291,6 +320,9 @@ class TokenState(DependencyProvider):
 
         def revoke(self, session_id: str, expires_at: Any) -> None:
             self._provider.store.revoke(session_id, expires_at)
+
+        def end_user(self, tenant_id: str, user_id: str, at: float | None = None) -> None:
+            self._provider.store.end_user(tenant_id, user_id, at)
 
         def client_ip(self, request: Any) -> str:
             return client_ip(request, self._provider.trusted_hops)

@@ -3,14 +3,24 @@ locked-out user; and the broadcast handler that keeps every gateway replica's
 list of revoked sessions current (see ``gateway.tokens``)."""
 from __future__ import annotations
 
+import datetime as dt
+import time
 from typing import Any
 
 from nameko.events import BROADCAST, event_handler
 from werkzeug.wrappers import Request
 
 from contracts.auth import LoginBody, Me, RefreshBody, TokenPair, Unlocked
+from crm_shared.errors import Unauthenticated
 from gateway.entrypoints import api
 from gateway.tokens import TokenState, caller
+
+
+def _timestamp_or_now(value: Any) -> float:
+    try:
+        return dt.datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return time.time()
 
 
 class AuthRoutes:
@@ -31,7 +41,16 @@ class AuthRoutes:
          errors=(401,),
          summary="New tokens for a refresh token (rotating; reusing a spent one ends the session)")
     def refresh(self, request: Request, body: RefreshBody) -> Any:
-        return self.cluster.auth.refresh(body.refresh_token)
+        try:
+            return self.cluster.auth.refresh(body.refresh_token)
+        except Unauthenticated as exc:
+            if exc.code == "refresh_token_reused":
+                # auth ended the token's session: refuse its access tokens here before answering
+                # (a refresh token is "<tenant>.<session>.<secret>"; the others hear session_revoked)
+                parts = body.refresh_token.split(".")
+                if len(parts) == 3:
+                    self.token_state.revoke(parts[1], None)
+            raise
 
     @api("POST", "/api/v1/auth/logout", status=204, tags=("auth",),
          summary="End this session: its access token stops working at once")
@@ -55,6 +74,27 @@ class AuthRoutes:
          summary="Unlock a user locked out after failed logins (needs users.manage)")
     def unlock_user(self, request: Request, user_id: str) -> Any:
         return self.cluster.auth.unlock_user(caller(self.context), user_id)
+
+    @event_handler("users", "user_deactivated", handler_type=BROADCAST, reliable_delivery=False)
+    def on_user_deactivated(self, event: dict[str, Any]) -> None:
+        self._end_user(event)
+
+    @event_handler("users", "user_deleted", handler_type=BROADCAST, reliable_delivery=False)
+    def on_user_deleted(self, event: dict[str, Any]) -> None:
+        self._end_user(event)
+
+    @event_handler("users", "user_password_changed", handler_type=BROADCAST, reliable_delivery=False)
+    def on_user_password_changed(self, event: dict[str, Any]) -> None:
+        self._end_user(event)
+
+    def _end_user(self, event: Any) -> None:
+        """Every replica refuses the user's older tokens one event hop after the change (auth's
+        session_revoked, a hop later, names the sessions; a missed broadcast is covered by that and
+        by the resync of revoked sessions)."""
+        data = (event.get("data") or {}) if isinstance(event, dict) else {}
+        tenant_id, user_id = data.get("tenant_id") or event.get("tenant_id"), data.get("user_id")
+        if tenant_id and user_id:
+            self.token_state.end_user(str(tenant_id), str(user_id), _timestamp_or_now(event.get("occurred_at")))
 
     @event_handler("auth", "session_revoked", handler_type=BROADCAST, reliable_delivery=False)
     def on_session_revoked(self, event: dict[str, Any]) -> None:

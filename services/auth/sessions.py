@@ -67,7 +67,9 @@ def has_live_session(db: DbSession, tenant_id: str, user_id: str, now: dt.dateti
 
 def _issue(db: DbSession, keys: SigningKeys, row: Session, policy: SessionPolicy, now: dt.datetime) -> dict[str, Any]:
     """New access + refresh token for ``row``; moves its idle deadline."""
-    issued_at = int(now.timestamp())
+    # milliseconds: a gateway refuses a user's tokens issued before their sessions were ended
+    # (deactivation, password change), and a login right after must not fall in that second
+    issued_at = round(now.timestamp(), 3)
     # an access token never outlives its session
     ttl = max(1, min(policy.access_ttl_seconds, int((row.expires_at - now).total_seconds())))
     access = keys.sign_access_token(tenant_id=row.tenant_id, user_id=row.user_id, session_id=row.session_id,
@@ -77,7 +79,7 @@ def _issue(db: DbSession, keys: SigningKeys, row: Session, policy: SessionPolicy
                            created_at=now))
     row.last_seen_at = now
     row.idle_expires_at = min(now + dt.timedelta(seconds=policy.idle_timeout_seconds), row.expires_at)
-    access_expires = dt.datetime.fromtimestamp(issued_at + ttl, dt.timezone.utc)
+    access_expires = dt.datetime.fromtimestamp(int(issued_at) + ttl, dt.timezone.utc)
     row.access_expires_at = max(row.access_expires_at or access_expires, access_expires)
     return {
         "access_token": access,

@@ -97,10 +97,10 @@ class SigningKeys:
     def jwks(self) -> dict[str, Any]:
         return {"issuer": ISSUER, "audience": AUDIENCE, "keys": [k.public_jwk() for k in self.keys]}
 
-    def sign_access_token(self, *, tenant_id: str, user_id: str, session_id: str, issued_at: int,
+    def sign_access_token(self, *, tenant_id: str, user_id: str, session_id: str, issued_at: float,
                           ttl_seconds: int) -> str:
         claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": user_id, "tid": tenant_id, "sid": session_id,
-                  "iat": issued_at, "exp": issued_at + ttl_seconds}
+                  "iat": issued_at, "exp": int(issued_at) + ttl_seconds}
         return jwt.encode(claims, self.active.private_key, algorithm=ALGORITHM, headers={"kid": self.active.kid})
 
 
