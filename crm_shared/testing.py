@@ -264,3 +264,41 @@ class ApiClient:
             cursor = page["next_cursor"]
             if not cursor:
                 return items
+
+
+class GatewayProcess:
+    """A gateway replica as its own process (``python -m crm_shared.runner gateway``) on the
+    test vhost: what a second replica in production is, with its own token store, broker
+    connections and broadcast queues."""
+
+    def __init__(self, amqp_uri: str, **env: str) -> None:
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environ = dict(os.environ)
+        environ.update({"AMQP_URI": amqp_uri, "GATEWAY_PORT": str(self.port), "GATEWAY_METRICS_PORT": "0",
+                        "CRM_OPERATOR_TOKEN": environ.get("CRM_OPERATOR_TOKEN", "test-operator-token-0123456789"),
+                        "LOG_FORMAT": "text", "LOG_LEVEL": "WARNING", **env})
+        self.log = Path(ROOT, ".run", "test-logs")
+        self.log.mkdir(parents=True, exist_ok=True)
+        with open(self.log / f"gateway-{self.port}.log", "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "crm_shared.runner", "gateway"], cwd=ROOT,
+                                         env=environ, stdout=out, stderr=subprocess.STDOUT)
+        wait_for(self._up, timeout=30, message="the gateway process")
+
+    def _up(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the gateway process exited: {(self.log / f'gateway-{self.port}.log').read_text()}")
+        try:
+            return requests.get(f"{self.url}/healthz", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except Exception:
+            self.proc.kill()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
-from crm_shared.testing import wait_for
+import pytest
+
+from crm_shared.testing import GatewayProcess, wait_for
 from tests.auth.conftest import next_client_ip
 
 
@@ -168,12 +170,20 @@ def test_refresh_rotates_and_reuse_revokes_the_session(auth_suite):
     assert resp.status_code == 401 and resp.json()["error"]["code"] == "invalid_refresh_token"
 
 
-def test_deactivating_a_user_or_changing_the_password_ends_their_sessions(auth_suite, containers):
-    """At once on the replica that answered; on another replica through users' broadcast."""
+@pytest.fixture
+def second_gateway(amqp_uri):
+    """Another gateway replica, as a process of its own."""
+    gateway = GatewayProcess(amqp_uri)
+    yield gateway
+    gateway.stop()
+
+
+def test_deactivating_a_user_or_changing_the_password_ends_their_sessions(auth_suite, second_gateway):
+    """At once on the replica that answered; on another gateway process through users' broadcast."""
     s = auth_suite
     inst = s.admin_session()
-    other = s.gateway_url(s.start_gateway(containers))
-    wait_for(lambda: s.call("GET", "/api/v1/auth/me", inst.token, url=other).status_code == 200, 15,
+    other = second_gateway.url
+    wait_for(lambda: s.call("GET", "/api/v1/auth/me", inst.token, url=other).status_code == 200, 20,
              message="second gateway ready")
     uid = inst.add_user("leaver")
     user = s.login(inst.product_code, "leaver", "User-pass-0001").json()
