@@ -64,9 +64,6 @@ class SuiteProcesses:
     def start(self, timeout: float = 120.0) -> None:
         import subprocess
         import sys
-        import time
-
-        import requests
 
         from crm_shared.layout import ALL, ROOT
 
@@ -77,19 +74,13 @@ class SuiteProcesses:
             with open(logs / f"{name}.log", "wb") as log:
                 self.procs[name] = subprocess.Popen([sys.executable, "-m", "crm_shared.runner", name], cwd=ROOT,
                                                     env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def alive() -> None:
             dead = {n: p for n, p in self.procs.items() if p.poll() is not None}
             if dead:
                 name = next(iter(dead))
                 raise RuntimeError(f"{name} exited: {(logs / f'{name}.log').read_text(errors='replace')[-2000:]}")
-            try:
-                if requests.get(f"{self.base}/readyz", timeout=3).status_code == 200:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.3)
-        raise RuntimeError("the suite did not become ready")
+
+        wait_ready(self.base, timeout, alive)
 
     def stop(self) -> None:
         for proc in self.procs.values():
@@ -100,3 +91,22 @@ class SuiteProcesses:
                 proc.wait(20)
             except Exception:
                 proc.kill()
+
+
+def wait_ready(base: str, timeout: float = 120.0, alive: Any = None) -> None:
+    """Until ``GET {base}/readyz`` answers 200 (``alive()`` raises when a process died)."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if alive is not None:
+            alive()
+        try:
+            if requests.get(f"{base}/readyz", timeout=3).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{base} did not become ready")

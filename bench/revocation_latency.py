@@ -27,24 +27,12 @@ import eventlet
 import requests
 from kombu import Connection, Exchange, Queue, binding
 
-from bench.common import SuiteProcesses, infrastructure, percentiles
+from bench.common import SuiteProcesses, infrastructure, percentiles, wait_ready
 from crm_shared.layout import ROOT
 from crm_shared.testing import free_port
 
 TRIALS = 20  # per way of ending a session
 PASSWORD = "Bench-pass-2026x"
-
-
-def _wait_ready(url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready")
 
 
 def _listen(amqp_uri: str, arrivals: list[float]) -> None:
@@ -79,7 +67,7 @@ def run() -> dict[str, Any]:
                                           env={**suite.env, "GATEWAY_PORT": str(port_b)}, stdout=log,
                                           stderr=subprocess.STDOUT)
             url_b = f"http://127.0.0.1:{port_b}"
-            _wait_ready(url_b)
+            wait_ready(url_b, 60)
             return measure(uri, suite.base, url_b, suite.operator_token)
         finally:
             if second is not None:
