@@ -18,8 +18,6 @@ committing transaction): the outbox relay's wake-up plus the broker hop."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -28,8 +26,7 @@ import requests
 from kombu import Connection, Exchange, Queue, binding
 
 from bench.common import SuiteProcesses, infrastructure, percentiles, wait_ready
-from crm_shared.layout import ROOT
-from crm_shared.testing import free_port
+from crm_shared.testing import GatewayProcess
 
 TRIALS = 20  # per way of ending a session
 PASSWORD = "Bench-pass-2026x"
@@ -60,19 +57,12 @@ def run() -> dict[str, Any]:
         second = None
         try:
             suite.start()
-            port_b = free_port()
-            logs = ROOT / ".run" / "bench-logs"
-            with open(logs / "gateway-b.log", "wb") as log:
-                second = subprocess.Popen([sys.executable, "-m", "crm_shared.runner", "gateway"], cwd=ROOT,
-                                          env={**suite.env, "GATEWAY_PORT": str(port_b)}, stdout=log,
-                                          stderr=subprocess.STDOUT)
-            url_b = f"http://127.0.0.1:{port_b}"
-            wait_ready(url_b, 60)
-            return measure(uri, suite.base, url_b, suite.operator_token)
+            second = GatewayProcess(uri, CRM_OPERATOR_TOKEN=suite.operator_token)
+            wait_ready(second.url, 60)
+            return measure(uri, suite.base, second.url, suite.operator_token)
         finally:
             if second is not None:
-                second.terminate()
-                second.wait(20)
+                second.stop()
             suite.stop()
 
 

@@ -8,9 +8,8 @@
 - ``Answer``: an output (documented, not validated on the hot path).
 - ``Page``: ``limit`` and ``cursor`` of every list; ``list_of`` builds the
   ``{items, next_cursor}`` answer of a list.
-- Text types with their limits (``Text``, ``OptText``): every string a
-  contract takes has a maximum length, so an over-long value is a 422
-  stating the limit."""
+- Every string a contract takes has a maximum length, so an over-long
+  value is a 422 stating the limit; ``UtcDateTime`` stores instants as UTC."""
 from __future__ import annotations
 
 import datetime as dt
@@ -21,7 +20,6 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -98,20 +96,6 @@ class Count(Answer):
 
 def blank_none(value: Any) -> Any:
     return None if isinstance(value, str) and not value.strip() else value
-
-
-def text(max_length: int, min_length: int = 1) -> Any:
-    """A required text, surrounding spaces dropped, at most ``max_length`` characters."""
-    return Annotated[str, StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length)]
-
-
-def opt_text(max_length: int) -> Any:
-    """An optional text: blank means none; surrounding spaces are dropped."""
-    return Annotated[Annotated[str, StringConstraints(strip_whitespace=True, max_length=max_length)] | None,
-                     BeforeValidator(blank_none)]
-
-
-Id = Annotated[str, StringConstraints(max_length=64), Field(description="UUID")]
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

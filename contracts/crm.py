@@ -13,7 +13,7 @@ import uuid
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from contracts import inn as inn_rules
 from contracts.base import Answer, Contract, Count, Cursor, EventData, UtcDateTime, blank_none, list_of
@@ -234,10 +234,6 @@ class InvoiceLineIn(_In):
     price: Money | None = Field(default=None, description="VAT included; the product's price when omitted")
     discount_percent: Percent = Decimal("0")
     vat_rate: VatRate = Field(default=None, description="The product's rate when omitted")
-
-
-def _fields_set(model: BaseModel) -> set[str]:
-    return set(model.model_fields_set)
 
 
 class InvoiceCreate(_Owned):

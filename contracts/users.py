@@ -216,18 +216,6 @@ class DepartmentOut(Answer):
     updated_at: str
 
 
-class PositionOut(Answer):
-    id: str
-    title: str
-    department_id: str
-    department_name: str
-    role_id: str
-    role_name: str
-    holders: int = Field(description="How many users hold the position")
-    created_at: str
-    updated_at: str
-
-
 class UserPositionOut(Answer):
     id: str
     title: str
@@ -235,6 +223,12 @@ class UserPositionOut(Answer):
     department_name: str
     role_id: str
     role_name: str
+
+
+class PositionOut(UserPositionOut):
+    holders: int = Field(description="How many users hold the position")
+    created_at: str
+    updated_at: str
 
 
 class UserOut(Answer):

@@ -121,9 +121,13 @@ class ServiceRpc(RpcProxy):
         super().__init__(target_service, **options)
         self.timeout = timeout
 
+    def setup(self) -> None:
+        super().setup()
+        self.timeout = self.timeout or settings_of(self.container.config, ServiceSettings).RPC_TIMEOUT_SECONDS
+
     def get_dependency(self, worker_ctx: Any) -> TimedServiceProxy:
-        timeout = self.timeout or settings_of(self.container.config, ServiceSettings).RPC_TIMEOUT_SECONDS
-        return TimedServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener, timeout,
+        assert self.timeout is not None
+        return TimedServiceProxy(worker_ctx, self.target_service, self.rpc_reply_listener, self.timeout,
                                  **self.options)
 
 
@@ -137,9 +141,13 @@ class ClusterRpc(RpcProxy):
         super().__init__("", **options)
         self.timeout = timeout
 
+    def setup(self) -> None:
+        super().setup()
+        self.timeout = self.timeout or settings_of(self.container.config, ServiceSettings).RPC_TIMEOUT_SECONDS
+
     def get_dependency(self, worker_ctx: Any) -> "ClusterHandle":
-        timeout = self.timeout or settings_of(self.container.config, ServiceSettings).RPC_TIMEOUT_SECONDS
-        return ClusterHandle(worker_ctx, self.rpc_reply_listener, timeout, self.options)
+        assert self.timeout is not None
+        return ClusterHandle(worker_ctx, self.rpc_reply_listener, self.timeout, self.options)
 
 
 class ClusterHandle:
