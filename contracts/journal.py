@@ -1,13 +1,15 @@
-"""The audit journal's vocabulary, one for every source (users, crm, and the
-coming mail, telephony and 1C entries): what ``action`` an entry carries.
+"""The audit journal's vocabulary, one for every source (users, crm, onec, and the
+coming mail and telephony entries): what ``action`` an entry carries.
 ``GET /api/v1/journal?action=create`` finds every creation, whoever made it."""
 from __future__ import annotations
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 PASSWORD_RESET = "password_reset"  # a new instance's admin password issued again
 LOCKED_OUT = "locked_out"          # too many failed logins (from auth)
+IMPORT = "import"                  # a CSV import, one entry for all its rows (from onec)
+REVERT = "revert"                  # a CSV import reverted (from onec)
 
-ACTIONS = (CREATE, UPDATE, DELETE, PASSWORD_RESET, LOCKED_OUT)
+ACTIONS = (CREATE, UPDATE, DELETE, PASSWORD_RESET, LOCKED_OUT, IMPORT, REVERT)
 
 # the forms crm used before the vocabulary was one (still accepted from events in flight)
 LEGACY = {"created": CREATE, "updated": UPDATE, "deleted": DELETE}

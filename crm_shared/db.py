@@ -13,11 +13,13 @@ replaces every older connection of the pool."""
 from __future__ import annotations
 
 import functools
+from decimal import Decimal
 from typing import Any, Callable, TypeVar
 
 import orjson
 from nameko.extensions import DependencyProvider
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -134,3 +136,37 @@ class Database(DependencyProvider):
         session = self.sessions.pop(worker_ctx, None)
         if session is not None:
             session.close()
+
+
+# -- bulk inserts ------------------------------------------------------------------
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot store {type(value).__name__} as JSON")
+
+
+_RECORDSET: dict[tuple[str, bool], str] = {}
+
+
+def insert_rows(connection: Connection, table: Any, rows: list[dict[str, Any]],
+                skip_conflicts: bool = False) -> int:
+    """Inserts ``rows`` (dicts of every column, by column name) with one statement and one
+    parameter: the rows as JSON, unpacked by ``jsonb_to_recordset``. Thousands of rows cost
+    one orjson dump and no per-value work in Python (SQLAlchemy's batched VALUES spends ~100 µs
+    a row rendering parameters). Answers how many rows were inserted."""
+    if not rows:
+        return 0
+    key = (table.name, skip_conflicts)
+    sql = _RECORDSET.get(key)
+    if sql is None:
+        dialect = postgresql.dialect()
+        names = ", ".join(f'"{c.name}"' for c in table.columns)
+        types = ", ".join(f'"{c.name}" {c.type.compile(dialect=dialect)}' for c in table.columns)
+        sql = (f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM '
+               f"jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({types})"
+               + (" ON CONFLICT DO NOTHING" if skip_conflicts else ""))
+        _RECORDSET[key] = sql
+    payload = orjson.dumps(rows, default=_json_default).decode()
+    result = connection.execute(text(sql), {"rows": payload})
+    return int(getattr(result, "rowcount", 0) or 0)

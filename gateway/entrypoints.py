@@ -52,7 +52,8 @@ class ApiEndpoint(HttpRequestHandler):
                  query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
                  status: int = 200, summary: str = "", tags: tuple[str, ...] = (),
                  auth: str | None = "bearer", max_body_bytes: int | None = None,
-                 raw_response: str | None = None, errors: tuple[int, ...] = (), **kwargs: Any) -> None:
+                 raw_response: str | None = None, errors: tuple[int, ...] = (),
+                 raw_body: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init__(method, url, expected_exceptions=(CrmError,), **kwargs)
         self.body_schema = body
         self.query_schema = query
@@ -64,6 +65,7 @@ class ApiEndpoint(HttpRequestHandler):
         self.max_body_bytes = max_body_bytes
         self.raw_response = raw_response  # a content type for non-JSON answers (metrics)
         self.errors = errors  # error statuses to document beyond the ones implied (e.g. 429)
+        self.raw_body = raw_body  # content types of a body taken as bytes (a file), passed as ``content``
 
     def setup(self) -> None:
         super().setup()
@@ -87,14 +89,17 @@ class ApiEndpoint(HttpRequestHandler):
         claims = self.tokens.verify(token)
         context_data.update(tenant_id=claims.tenant_id, user_id=claims.user_id, session_id=claims.session_id)
 
-    def _parse_body(self, request: Request) -> BaseModel:
-        assert self.body_schema is not None
-        limit = self.max_body_bytes or self.settings.MAX_BODY_BYTES
+    def _raw(self, request: Request, limit: int) -> bytes:
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")
         raw = request.get_data(cache=False)
         if len(raw) > limit:
             raise PayloadTooLarge(f"request body is larger than {limit} bytes")
+        return bytes(raw)
+
+    def _parse_body(self, request: Request) -> BaseModel:
+        assert self.body_schema is not None
+        raw = self._raw(request, self.max_body_bytes or self.settings.MAX_BODY_BYTES)
         try:
             data = codec.loads(raw or b"null")
         except ValueError:
@@ -118,6 +123,8 @@ class ApiEndpoint(HttpRequestHandler):
             raise ValidationFailed(f"invalid value for {', '.join(bad)}", fields=bad)
         if self.body_schema is not None:
             kwargs["body"] = self._parse_body(request)
+        if self.raw_body:
+            kwargs["content"] = self._raw(request, self.max_body_bytes or self.settings.GATEWAY_IMPORT_MAX_BYTES)
         if self.query_schema is not None:
             try:
                 kwargs["query"] = self.query_schema.model_validate(request.args.to_dict())

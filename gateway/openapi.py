@@ -35,9 +35,9 @@ def _applies(code: str, ep: ApiEndpoint, has_params: bool) -> bool:
     if code in ("401", "403"):
         return ep.auth is not None
     if code in ("400", "413"):
-        return ep.body_schema is not None
+        return ep.body_schema is not None or bool(ep.raw_body)
     if code == "422":  # a NUL character in a path value is a 422 too
-        return ep.body_schema is not None or ep.query_schema is not None or has_params
+        return ep.body_schema is not None or ep.query_schema is not None or has_params or bool(ep.raw_body)
     if code == "404":
         return has_params
     if code == "409":
@@ -76,6 +76,9 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
                               "tags": list(ep.tags) or ["default"]}
         if params:
             op["parameters"] = params
+        if ep.raw_body:
+            op["requestBody"] = {"required": True, "content": {
+                ctype: {"schema": {"type": "string", "format": "binary"}} for ctype in ep.raw_body}}
         if ep.body_schema is not None:
             op["requestBody"] = {"required": True, "content": {
                 "application/json": {"schema": _schema_ref(ep.body_schema, components)}}}

@@ -11,6 +11,7 @@ from gateway.dependencies import Readiness
 from gateway.openapi import build_openapi
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.crm import CrmRoutes
+from gateway.routes.imports import ImportRoutes
 from gateway.routes.ops import OpsRoutes
 from gateway.routes.org import OrgRoutes
 from gateway.routes.tenants import TenantRoutes
@@ -28,6 +29,7 @@ class GatewayService(
     UsersRoutes,
     JournalRoutes,
     CrmRoutes,
+    ImportRoutes,
     ServiceBase,
 ):
     name = "gateway"

@@ -103,6 +103,9 @@ class Product(RecordMixin, Base):
     __tablename__ = "products"
     __table_args__ = (
         _external_unique("products"),
+        # the CSV import's duplicate key
+        sa.Index("ix_products_article", "tenant_id", sa.text("lower(article)"),
+                 postgresql_where=sa.text("article IS NOT NULL")),
         *_record_indexes("products", "name", "created_at"),
     )
 
@@ -268,3 +271,35 @@ class CreateRequest(Base):
     record_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
     fingerprint: Mapped[str] = mapped_column(sa.String(64))
     created_at: Mapped[dt.datetime] = _ts()
+
+
+class ImportBatch(Base):
+    """A batch of CSV rows already applied, with its outcomes: a batch the onec
+    service sends again (after a restart) answers as before instead of
+    importing twice."""
+
+    __tablename__ = "import_batches"
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    import_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    batch_no: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    outcomes: Mapped[list[dict[str, Any]]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = _ts()
+
+
+class ImportChange(Base):
+    """What an import did to one record, so that it can be reverted: a
+    creation, or an update with the fields as they were before. ``stamp`` is
+    the record's ``updated_at`` as the import left it: a record whose stamp
+    moved was changed by someone since, and a revert leaves it alone."""
+
+    __tablename__ = "import_changes"
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    import_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    record_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    action: Mapped[str] = mapped_column(sa.String(16))  # created | updated
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    stamp: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")  # pending | reverted | left

@@ -189,17 +189,22 @@ def drop_match_keys(work: Work, entity: str, record_id: uuid.UUID) -> None:
                                                    MatchKey.record_id == record_id))
 
 
+def unique_conflict(exc: IntegrityError) -> Exception:
+    """The 409 of a unique-index violation (the error itself when the index is not a known one)."""
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+    known = UNIQUE_ERRORS.get(constraint)
+    if known is None:
+        return exc
+    code, field, message = known
+    return Conflict(message, code=code, details={"field": field})
+
+
 def flush(work: Work) -> None:
     """Flushes, turning a unique-index violation into its 409."""
     try:
         work.session.flush()
     except IntegrityError as exc:
-        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
-        known = UNIQUE_ERRORS.get(constraint)
-        if known is None:
-            raise
-        code, field, message = known
-        raise Conflict(message, code=code, details={"field": field}) from None
+        raise unique_conflict(exc) from None
 
 
 # -- reading ---------------------------------------------------------------------
@@ -229,8 +234,11 @@ def _conditions(work: Work, kind: Kind, query: ListQuery) -> list[Any]:
             *kind.filters(work, query)]
 
 
-def list_records(work: Work, kind: Kind, query_data: Any) -> dict[str, Any]:
+def list_records(work: Work, kind: Kind, query_data: Any, limit: int | None = None) -> dict[str, Any]:
+    """One page; ``limit`` overrides the query's (the CSV export reads bigger pages)."""
     query = parse_list_query(kind.name, query_data)
+    if limit is not None:
+        query.limit = limit
     m = kind.model
     assert query.sort is not None
     key, column, desc = _sort(kind, query.sort)

@@ -24,7 +24,7 @@ from crm_shared.errors import CrmError, NotFound, Unauthenticated
 from crm_shared.events import event_data, first_delivery, forget_processed_before, handle_event
 from crm_shared.rpc import ServiceRpc, rpc
 from crm_shared.service import DatabaseServiceBase
-from services.crm import communications, records
+from services.crm import communications, imports, records
 from services.crm.dependencies import Principals
 from services.crm.kinds import kind_of
 from services.crm.models import CreateRequest
@@ -101,6 +101,31 @@ class CrmService(DatabaseServiceBase):
     def delete_record(self, caller: dict[str, Any], kind: str, record_id: str) -> None:
         records.delete_record(self._work(caller), kind_of(kind, write=True), record_id)
 
+    # -- CSV imports and exports (for the onec service) ------------------------------------
+    @domain_rpc
+    @read_only
+    def check_import(self, caller: dict[str, Any], kind: str, policy: str) -> dict[str, Any]:
+        """The caller may import ``kind`` with this duplicates policy; answers who they are (for the journal)."""
+        work = self._work(caller)
+        imports.require_import(work, kind_of(kind, write=True), str(policy))
+        return {"actor": work.actor()}
+
+    @domain_rpc
+    def import_rows(self, caller: dict[str, Any], kind: str, batch: dict[str, Any]) -> dict[str, Any]:
+        """``{outcomes}``: one batch of an import (``services.crm.imports``)."""
+        return imports.import_rows(self._work(caller), kind_of(kind, write=True), batch)
+
+    @domain_rpc
+    def revert_import(self, caller: dict[str, Any], kind: str, import_id: str, limit: int = 2000) -> dict[str, Any]:
+        return imports.revert_import(self._work(caller), kind_of(kind, write=True), import_id, limit)
+
+    @domain_rpc
+    @read_only
+    def export_page(self, caller: dict[str, Any], kind: str, query: dict[str, Any] | None = None,
+                    cursor: str | None = None, limit: int = 2000) -> dict[str, Any]:
+        """``{items, next_cursor}``: a page of the CSV export (``csv.export`` and the read scope)."""
+        return imports.export_page(self._work(caller), kind_of(kind, write=True), query, cursor, limit)
+
     # -- for the telephony and mail services --------------------------------------------
     @domain_rpc
     def match_contact(self, tenant_id: str, phone: str | None = None, email: str | None = None) -> dict[str, Any]:
@@ -136,11 +161,13 @@ class CrmService(DatabaseServiceBase):
     # -- housekeeping ---------------------------------------------------------------------
     @timer(interval=3600)
     def housekeeping(self) -> None:
-        """Forgets create request ids and processed event ids past their retention."""
+        """Forgets create request ids, processed event ids and what old imports did, past their retention."""
         hours = settings_of(self.config, Settings).CRM_IDEMPOTENCY_RETENTION_HOURS
         cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=hours)
         self.db.execute(sa.delete(CreateRequest).where(CreateRequest.created_at < cutoff))
         forget_processed_before(self.db, cutoff)
+        imports.forget_before(self.db, dt.datetime.now(dt.timezone.utc)
+                              - dt.timedelta(days=settings_of(self.config, Settings).CRM_IMPORT_RETENTION_DAYS))
 
 
 SERVICE = CrmService

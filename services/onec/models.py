@@ -1,7 +1,84 @@
 """Table models of the onec service. Every tenant-owned table leads its
-primary key and indexes with ``tenant_id``."""
-from sqlalchemy.orm import DeclarativeBase
+primary key and indexes with ``tenant_id``.
+
+A CSV import is a job (``ImportJob``) with its file (``ImportFile``, kept
+while the job runs and counted in the tenant's disk quota) and one
+``ImportRow`` per data row: what was done with it, and for a rejected row
+its cells, from which the error file is written."""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TENANT = sa.String(64)
 
 
 class Base(DeclarativeBase):
     pass
+
+
+class ImportJob(Base):
+    __tablename__ = "import_jobs"
+    __table_args__ = (
+        sa.Index("ix_import_jobs_user", "tenant_id", "user_id", "created_at"),
+        # the job runner's claim: the few jobs not finished, across tenants
+        sa.Index("ix_import_jobs_open", "status", "created_at",
+                 postgresql_where=sa.text("status IN ('queued', 'running', 'reverting')")),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    actor: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    entity: Mapped[str] = mapped_column(sa.String(32))
+    file_name: Mapped[str | None] = mapped_column(sa.String(300))
+    policy: Mapped[str] = mapped_column(sa.String(16))
+    dry_run: Mapped[bool] = mapped_column(sa.Boolean)
+    format: Mapped[str] = mapped_column(sa.String(8))
+    encoding: Mapped[str | None] = mapped_column(sa.String(32))
+    delimiter: Mapped[str | None] = mapped_column(sa.String(1))
+    headers: Mapped[list[str]] = mapped_column(JSONB)
+    mapping: Mapped[dict[str, str]] = mapped_column(JSONB)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    total: Mapped[int] = mapped_column(sa.Integer, default=0)
+    read: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created: Mapped[int] = mapped_column(sa.Integer, default=0)
+    updated: Mapped[int] = mapped_column(sa.Integer, default=0)
+    skipped: Mapped[int] = mapped_column(sa.Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
+    last_row: Mapped[int] = mapped_column(sa.Integer, default=1)   # the last file row done
+    batch_no: Mapped[int] = mapped_column(sa.Integer, default=0)   # batches sent to crm
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    file_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    reverted: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ImportFile(Base):
+    __tablename__ = "import_files"
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class ImportRow(Base):
+    __tablename__ = "import_rows"
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    row_no: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
+    outcome: Mapped[str] = mapped_column(sa.String(16))
+    record_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    duplicate: Mapped[bool] = mapped_column(sa.Boolean)
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    cells: Mapped[list[str] | None] = mapped_column(JSONB)  # rejected rows only

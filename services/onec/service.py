@@ -1,8 +1,65 @@
 """Nameko entrypoints of the onec service. They stay thin: validate, call
-the domain code, return plain data."""
+the domain code, return plain data.
+
+CSV import and export (``services.onec.imports``, ``services.onec.exports``):
+the rights (``csv.import`` with the entity's create/update, ``csv.export``
+with its read scope) are the crm service's to check, since it owns the
+records; every call here that touches records goes through it. An import's
+file is counted against the tenant's disk quota (the auth service's
+storage ledger) while its job runs."""
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
+import logging
+import time
+from typing import Any, Callable
+
+import eventlet
+import sqlalchemy as sa
+from nameko.dependency_providers import Config
+from nameko.timer import timer
+from pydantic import ValidationError
+
+from contracts.imports import ExportQuery, ImportQuery, SuggestQuery
+from crm_shared.config import settings_of
+from crm_shared.db import read_only
+from crm_shared.errors import CrmError, ServiceUnavailable, Unauthenticated, validation_failed
+from crm_shared.jobs import Stopping, job_timer
+from crm_shared.rpc import ClusterRpc, rpc
 from crm_shared.service import DatabaseServiceBase
+from services.onec import exports, imports
+from services.onec import metrics as m
+from services.onec.exceptions import ValidationFailed
+from services.onec.models import ImportJob, ImportRow
+from services.onec.settings import Settings
+
+log = logging.getLogger(__name__)
+
+domain_rpc = rpc(expected_exceptions=(CrmError,))
+EXPORT_PAGE = 2000
+ERRORS_PAGE = 5000
+
+
+def _caller(caller: Any) -> tuple[str, str]:
+    if not isinstance(caller, dict) or not caller.get("tenant_id") or not caller.get("user_id"):
+        raise Unauthenticated("no authenticated caller", code="unauthenticated")
+    return str(caller["tenant_id"]), str(caller["user_id"])
+
+
+def _content(content_b64: Any) -> bytes:
+    try:
+        return base64.b64decode(str(content_b64), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed("the file must travel as base64", fields={"file": "not base64"}) from None
+
+
+def _parse(model: Any, data: Any) -> Any:
+    try:
+        return model.model_validate(data or {})
+    except ValidationError as exc:
+        raise validation_failed(exc) from None
 
 
 class OnecService(DatabaseServiceBase):
@@ -10,6 +67,224 @@ class OnecService(DatabaseServiceBase):
     and CSV import/export."""
 
     name = "onec"
+
+    cluster: Any = ClusterRpc()
+    config: Any = Config()
+    stopping: Any = Stopping()
+
+    @property
+    def settings(self) -> Settings:
+        return settings_of(self.config, Settings)
+
+    # -- CSV import ---------------------------------------------------------------------
+    @domain_rpc
+    def suggest_mapping(self, caller: dict[str, Any], query: dict[str, Any], content_b64: str) -> dict[str, Any]:
+        """The file's format, headers and the suggested mapping (nothing is stored)."""
+        q = _parse(SuggestQuery, query)
+        self.cluster.crm.check_import(caller, q.entity, "skip")
+        return imports.suggestion(q.entity, _content(content_b64))
+
+    @domain_rpc
+    def start_import(self, caller: dict[str, Any], query: dict[str, Any], content_b64: str) -> dict[str, Any]:
+        """``{job_id}``: the file is checked, counted in the quota, stored, and queued."""
+        tenant_id, user_id = _caller(caller)
+        q = _parse(ImportQuery, query)
+        content = _content(content_b64)
+        actor = self.cluster.crm.check_import(caller, q.entity, q.duplicates).get("actor")
+        job, file = imports.new_job(tenant_id, user_id, actor, q, content)
+        reservation = self.cluster.auth.reserve_storage(tenant_id, len(content), f"csv import {job.id}")
+        try:
+            self.db.add(job)
+            self.db.add(file)
+            self.db.commit()
+        except Exception:
+            self.db.rollback()
+            self.cluster.auth.release_storage(reservation)
+            raise
+        self.cluster.auth.commit_storage(reservation, len(content))
+        return {"job_id": str(job.id)}
+
+    @domain_rpc
+    @read_only
+    def get_import_job(self, caller: dict[str, Any], job_id: str) -> dict[str, Any]:
+        tenant_id, user_id = _caller(caller)
+        return imports.job_out(imports.visible_job(self.db, tenant_id, user_id, job_id))
+
+    @domain_rpc
+    @read_only
+    def list_import_rows(self, caller: dict[str, Any], job_id: str,
+                         query: dict[str, Any] | None = None) -> dict[str, Any]:
+        tenant_id, user_id = _caller(caller)
+        job = imports.visible_job(self.db, tenant_id, user_id, job_id)
+        return imports.list_rows(self.db, job, query)
+
+    @domain_rpc
+    @read_only
+    def import_errors(self, caller: dict[str, Any], job_id: str, after: int = 1) -> dict[str, Any]:
+        """A chunk of the error file: ``{text, encoding, file_name, next}`` (next: pass as ``after``)."""
+        tenant_id, user_id = _caller(caller)
+        job = imports.visible_job(self.db, tenant_id, user_id, job_id)
+        rows = list(self.db.execute(
+            sa.select(ImportRow.row_no, ImportRow.cells, ImportRow.reason).where(
+                ImportRow.tenant_id == job.tenant_id, ImportRow.job_id == job.id, ImportRow.outcome == "rejected",
+                ImportRow.row_no > int(after)).order_by(ImportRow.row_no).limit(ERRORS_PAGE + 1)))
+        more = len(rows) > ERRORS_PAGE
+        rows = rows[:ERRORS_PAGE]
+        csv_like = job.format == "csv"
+        text = exports.errors_chunk(list(job.headers), (job.delimiter or ";") if csv_like else ";",
+                                    [(list(r.cells or []), r.reason or "") for r in rows], first=int(after) <= 1,
+                                    bom=(job.encoding == "utf-8-sig") or not csv_like)
+        encoding = "windows-1251" if job.encoding == "windows-1251" else "utf-8"
+        name = (job.file_name or f"import-{job.entity}").rsplit(".", 1)[0]
+        return {"text": text, "encoding": encoding, "file_name": f"{name}-errors.csv",
+                "next": rows[-1].row_no if more and rows else None}
+
+    @domain_rpc
+    def revert_import(self, caller: dict[str, Any], job_id: str) -> dict[str, Any]:
+        """Queues the revert of a finished import; the job then shows its progress."""
+        tenant_id, user_id = _caller(caller)
+        job = imports.visible_job(self.db, tenant_id, user_id, job_id)
+        self.cluster.crm.check_import(caller, job.entity, "skip")
+        job = imports.request_revert(self.db, tenant_id, user_id, job_id)
+        return imports.job_out(job)
+
+    # -- CSV export -----------------------------------------------------------------------
+    @domain_rpc
+    def export_chunk(self, caller: dict[str, Any], query: dict[str, Any],
+                     cursor: str | None = None) -> dict[str, Any]:
+        """A chunk of the export: ``{text, encoding, file_name, next}`` (next: pass as ``cursor``)."""
+        q = _parse(ExportQuery, query)
+        filters = {k: v for k, v in q.model_dump(mode="json", exclude={"entity", "format"}).items() if v is not None}
+        page = self.cluster.with_timeout(self.settings.ONEC_BATCH_TIMEOUT_SECONDS).crm.export_page(
+            caller, q.entity, filters, cursor, EXPORT_PAGE)
+        text = exports.chunk(q.entity, q.format, page["items"], page.get("names") or {}, first=not cursor)
+        m.export_rows().labels(q.entity).inc(len(page["items"]))
+        return {"text": text, "encoding": "utf-8", "file_name": f"{q.entity}.csv", "next": page["next_cursor"]}
+
+    # -- the job runner ---------------------------------------------------------------------
+    @job_timer(interval=1)
+    def run_jobs(self) -> None:
+        """Runs open jobs, one at a time, until none is left or the service stops."""
+        settings = self.settings
+        self._observe_open_jobs()
+        while not self.stopping():
+            job = imports.claim(self.db, settings.ONEC_JOB_LEASE_SECONDS)
+            self.db.commit()
+            if job is None:
+                return
+            self._run(job, settings)
+            self.db.commit()
+
+    def _observe_open_jobs(self) -> None:
+        count, oldest = self.db.execute(sa.select(sa.func.count(), sa.func.min(ImportJob.created_at)).where(
+            ImportJob.status.in_(imports.OPEN))).one()
+        self.db.commit()
+        m.open_jobs().set(int(count or 0))
+        age = (dt.datetime.now(dt.timezone.utc) - oldest).total_seconds() if oldest else 0.0
+        m.oldest_open_job().set(max(0.0, age))
+
+    def _run(self, job: ImportJob, settings: Settings) -> None:
+        kind = "csv_revert" if job.status == "reverting" else "csv_import"
+        crm = _TimedCrm(self.cluster.with_timeout(settings.ONEC_BATCH_TIMEOUT_SECONDS).crm, job.entity)
+        try:
+            if kind == "csv_revert":
+                if not imports.run_revert(self.db, job, crm, self.db.commit, self.outbox, self.stopping,
+                                          settings.ONEC_JOB_LEASE_SECONDS):
+                    return
+            else:
+                table = imports.table_of(self.db, job)
+                if table is None:
+                    raise ValidationFailed("the job's file is gone", code="file_gone")
+                run = imports.ImportRun(self.db, job, table, crm, self.db.commit, self.stopping,
+                                        settings.ONEC_JOB_LEASE_SECONDS, on_rows=self._count_rows(job.entity))
+                if not run.run():
+                    job.lease_until = None  # another runner may take it at once
+                    return
+                imports.finish_import(self.db, job, self.outbox)
+                self.db.commit()
+                self._release_file(job)
+            m.jobs().labels(kind, "done").inc()
+        except ServiceUnavailable as exc:
+            self.db.rollback()
+            job = self.db.get(ImportJob, (job.tenant_id, job.id))
+            job.attempts += 1
+            if job.attempts >= settings.ONEC_JOB_MAX_ATTEMPTS:
+                self._fail(job, kind, f"gave up after {job.attempts} tries: {exc}", "error")
+            else:  # the crm service is down or slow: try again later, from the last batch done
+                job.lease_until = imports.utcnow() + dt.timedelta(seconds=min(300, 2 ** job.attempts))
+                log.warning("import job %s waits for the crm service (try %s): %s", job.id, job.attempts, exc)
+        except CrmError as exc:
+            self.db.rollback()
+            self._fail(self.db.get(ImportJob, (job.tenant_id, job.id)), kind, str(exc), "expected_error")
+        except Exception as exc:  # noqa: BLE001 - a job must end, whatever broke
+            log.exception("import job %s failed", job.id)
+            self.db.rollback()
+            self._fail(self.db.get(ImportJob, (job.tenant_id, job.id)), kind,
+                       f"unexpected error: {type(exc).__name__}", "error")
+
+    def _fail(self, job: ImportJob | None, kind: str, message: str, outcome: str) -> None:
+        if job is None:
+            return
+        imports.fail(self.db, job, message)
+        self.db.commit()
+        m.jobs().labels(kind, outcome).inc()
+        if kind == "csv_import":
+            self._release_file(job)
+
+    def _release_file(self, job: ImportJob) -> None:
+        """The file's bytes leave the quota once it is deleted (housekeeping retries a failure)."""
+        if not job.file_bytes:
+            return
+        try:
+            self.cluster.auth.release_stored(job.tenant_id, job.file_bytes, f"csv-import:{job.id}")
+        except CrmError as exc:
+            log.warning("could not release the storage of import %s yet: %s", job.id, exc)
+            return
+        job.file_bytes = 0
+        self.db.commit()
+
+    @staticmethod
+    def _count_rows(entity: str) -> Any:
+        def count(counts: dict[str, int]) -> None:
+            for outcome, n in counts.items():
+                if n:
+                    m.import_rows().labels(entity, outcome).inc(n)
+        return count
+
+    @timer(interval=3600)
+    def housekeeping(self) -> None:
+        """Releases the storage of finished jobs still counted; forgets jobs past their retention."""
+        for job in self.db.scalars(sa.select(ImportJob).where(ImportJob.status.in_(("done", "failed", "reverted")),
+                                                              ImportJob.file_bytes > 0).limit(1000)):
+            self._release_file(job)
+        cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.settings.ONEC_IMPORT_RETENTION_DAYS)
+        old = sa.select(ImportJob.tenant_id, ImportJob.id).where(
+            ImportJob.finished_at < cutoff, ImportJob.status.in_(("done", "failed", "reverted")),
+            ImportJob.file_bytes == 0)
+        self.db.execute(sa.delete(ImportRow).where(sa.tuple_(ImportRow.tenant_id, ImportRow.job_id).in_(old)))
+        self.db.execute(sa.delete(ImportJob).where(sa.tuple_(ImportJob.tenant_id, ImportJob.id).in_(old)))
+
+
+class _TimedCrm:
+    """The crm proxy for a job, timing each batch."""
+
+    def __init__(self, proxy: Any, entity: str) -> None:
+        self.proxy, self.entity = proxy, entity
+
+    def start_import_rows(self, caller: dict[str, Any], kind: str,
+                          batch: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        started = time.perf_counter()
+        call = eventlet.spawn(self.proxy.import_rows, caller, kind, batch)  # the proxy's own timeout applies
+
+        def answer() -> dict[str, Any]:
+            try:
+                return dict(call.wait())
+            finally:
+                m.batch_duration().labels(self.entity).observe(time.perf_counter() - started)
+        return answer
+
+    def revert_import(self, caller: dict[str, Any], kind: str, import_id: str, limit: int) -> dict[str, Any]:
+        return dict(self.proxy.revert_import(caller, kind, import_id, limit))
 
 
 SERVICE = OnecService

@@ -81,7 +81,7 @@ def record_lockout(session: Session, event: dict[str, Any]) -> None:
     ))
 
 
-RECORD_ACTIONS = {journal.CREATE, journal.UPDATE, journal.DELETE}
+RECORD_ACTIONS = {journal.CREATE, journal.UPDATE, journal.DELETE, journal.IMPORT, journal.REVERT}
 
 
 def record_change(session: Session, source: str, event: dict[str, Any]) -> None:

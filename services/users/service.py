@@ -171,6 +171,12 @@ class UsersService(DatabaseServiceBase):
         if first_delivery(self.db, event, "users.on_crm_record_changed"):
             journal.record_change(self.db, "crm", event)
 
+    @handle_event("onec", "record_changed")
+    def on_onec_record_changed(self, event: dict[str, Any]) -> None:
+        """CSV imports and their reverts, one entry each."""
+        if first_delivery(self.db, event, "users.on_onec_record_changed"):
+            journal.record_change(self.db, "onec", event)
+
     @event_handler("users", "principal_changed", handler_type=BROADCAST, reliable_delivery=False)
     def on_principal_changed(self, event: dict[str, Any]) -> None:
         """Every replica drops the tenant's cached org snapshot (this one did at commit already)."""

@@ -8,68 +8,9 @@ import uuid
 from typing import Any
 
 import pytest
-import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 
-from crm_shared.testing import ApiClient, wait_for
-
-STRONG = "Uvarov-2024pass"
-
-
-class Api(ApiClient):
-    """A logged-in HTTP client for one user of one tenant."""
-
-    def __init__(self, base: str, token: str, tenant_id: str = "", user_id: str = "") -> None:
-        super().__init__(base, token)
-        self.tenant_id = tenant_id
-        self.user_id = user_id
-
-    def get(self, path: str, **params: Any) -> requests.Response:
-        return self.call("GET", path, params=params)
-
-
-def error_of(resp: requests.Response, status: int, code: str) -> dict[str, Any]:
-    assert resp.status_code == status, resp.text
-    error = resp.json()["error"]
-    assert error["code"] == code, error
-    return dict(error)
-
-
-class Instance:
-    def __init__(self, suite: Any) -> None:
-        self.base = suite.url
-        resp = requests.post(f"{suite.url}/api/v1/tenants", timeout=30,
-                             headers={"Authorization": f"Bearer {suite.operator_token}"},
-                             json={"company_name": "ООО Ромашка", "owner_email": "owner@example.test",
-                                   "tariff": {"max_sessions": 50, "disk_quota_mb": 100}})
-        assert resp.status_code == 201, resp.text
-        body = resp.json()
-        self.product_code = body["product_code"]
-        self.admin = self.login("admin", body["admin"]["password"])
-        self.tenant_id = self.admin.tenant_id
-
-    def login(self, login: str, password: str = STRONG) -> Api:
-        resp = requests.post(f"{self.base}/api/v1/auth/login", timeout=15,
-                             json={"product_code": self.product_code, "login": login, "password": password})
-        assert resp.status_code == 200, resp.text
-        api = Api(self.base, resp.json()["access_token"])
-        me = api.ok("GET", "/auth/me")
-        api.tenant_id, api.user_id = me["tenant_id"], me["user"]["id"]
-        return api
-
-    def role_id(self, builtin: str) -> str:
-        return next(r["id"] for r in self.admin.ok("GET", "/roles")["items"] if r["builtin"] == builtin)
-
-    def department(self, name: str, parent_id: str | None = None) -> str:
-        body = {"name": name, **({"parent_id": parent_id} if parent_id else {})}
-        return str(self.admin.ok("POST", "/departments", body, status=201)["id"])
-
-    def staff(self, login: str, department_id: str, role_id: str) -> Api:
-        position = self.admin.ok("POST", "/positions", {"title": f"должность {login}", "department_id": department_id,
-                                                        "role_id": role_id}, status=201)
-        self.admin.ok("POST", "/users", {"full_name": f"Пользователь {login}", "login": login, "password": STRONG,
-                                         "password_confirm": STRONG, "position_ids": [position["id"]]}, status=201)
-        return self.login(login)
+from crm_shared.testing import Instance, error_of, wait_for
 
 
 @pytest.fixture(scope="module")
