@@ -50,9 +50,12 @@ class ImportQuery(Contract):
     duplicates: Policy = Field(default="skip", description=(
         "What to do with a row that repeats a record (contacts: e-mail or phone; counterparties: ИНН+КПП; "
         "products: article), in the file or in the CRM: skip it, update that record, or create another"))
-    mapping: Annotated[str, StringConstraints(max_length=20000)] | None = Field(default=None, description=(
-        'JSON object: column header -> field ("" leaves a column out); the suggested mapping when omitted'))
-    file_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = Field(
+    # at most 500 characters, so that the request line stays within the web server's 8 KB
+    # however the characters percent-encode: name wide files' columns by number ("#12")
+    mapping: Annotated[str, StringConstraints(max_length=500)] | None = Field(default=None, description=(
+        'JSON object: column -> field, a column named by its header or by its number ("#1" is the first); '
+        '"" leaves a column out; the suggested mapping when omitted'))
+    file_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = Field(
         default=None, description="Shown in the job and the journal")
 
     def mapping_object(self) -> dict[str, str] | None:

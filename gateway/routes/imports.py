@@ -13,6 +13,7 @@ import base64
 from typing import Any, Callable, Iterator
 from urllib.parse import quote
 
+import eventlet
 from werkzeug.wrappers import Request, Response
 
 from contracts.base import list_of
@@ -40,10 +41,12 @@ def _streamed(first: dict[str, Any], more: Callable[[Any], dict[str, Any]]) -> R
     def chunks() -> Iterator[bytes]:
         chunk = first
         while True:
+            # the next chunk is fetched while this one goes out
+            following = eventlet.spawn(more, chunk["next"]) if chunk.get("next") is not None else None
             yield str(chunk["text"]).encode(encoding, errors="replace")
-            if chunk.get("next") is None:
+            if following is None:
                 return
-            chunk = more(chunk["next"])
+            chunk = following.wait()
 
     name = str(first.get("file_name") or "export.csv")
     return Response(chunks(), status=200, content_type=f"text/csv; charset={encoding}", direct_passthrough=True,

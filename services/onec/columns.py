@@ -117,13 +117,17 @@ def check_mapping(entity: str, headers: list[str], mapping: Mapping[str, str | N
     problems: dict[str, str] = {}
     clean: dict[str, str] = {}
     counts: dict[str, int] = {}
-    for header, field in mapping.items():
+    for given, field in mapping.items():
         if not field:
             continue
-        if header not in headers:
-            problems[f"mapping.{header}"] = "no such column in the file"
+        header = given
+        if given.startswith("#") and given[1:].isdigit():  # a column by its number
+            number = int(given[1:])
+            header = headers[number - 1] if 1 <= number <= len(headers) else ""
+        if header not in headers or not header:
+            problems[f"mapping.{given}"] = "no such column in the file"
         elif field not in known:
-            problems[f"mapping.{header}"] = f"no field '{field}' (one of: {', '.join(known)})"
+            problems[f"mapping.{given}"] = f"no field '{field}' (one of: {', '.join(known)})"
         else:
             clean[header] = field
             counts[field] = counts.get(field, 0) + 1

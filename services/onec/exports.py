@@ -31,20 +31,27 @@ def _address(record: dict[str, Any]) -> str:
     return str(legal[0].get("text") or "") if legal else ""
 
 
-def _cells(entity: str, record: dict[str, Any], names: dict[str, str]) -> list[str]:
-    getters: dict[str, Callable[[dict[str, Any]], Any]] = {
-        "phones": lambda r: _joined(r.get("phones")),
-        "emails": lambda r: _joined(r.get("emails")),
-        "counterparty": lambda r: names.get(str(r.get("counterparty_id")), "") if r.get("counterparty_id") else "",
-        "kind": lambda r: KIND_TITLES.get(str(r.get("kind")), r.get("kind") or ""),
-        "address": _address,
-        "unit": lambda r: (r.get("unit") or {}).get("name") or "",
-        "vat_rate": lambda r: "без НДС" if r.get("vat_rate") is None else r.get("vat_rate"),
-    }
+def _counterparty(record: dict[str, Any], names: dict[str, str]) -> str:
+    linked = record.get("counterparty_id")
+    return names.get(str(linked), "") if linked else ""
+
+
+GETTERS: dict[str, Callable[[dict[str, Any], dict[str, str]], Any]] = {
+    "phones": lambda r, _: _joined(r.get("phones")),
+    "emails": lambda r, _: _joined(r.get("emails")),
+    "counterparty": _counterparty,
+    "kind": lambda r, _: KIND_TITLES.get(str(r.get("kind")), r.get("kind") or ""),
+    "address": lambda r, _: _address(r),
+    "unit": lambda r, _: (r.get("unit") or {}).get("name") or "",
+    "vat_rate": lambda r, _: "без НДС" if r.get("vat_rate") is None else r.get("vat_rate"),
+}
+
+
+def _cells(fields: list[str], record: dict[str, Any], names: dict[str, str]) -> list[str]:
     cells = []
-    for column in COLUMNS[entity]:
-        get = getters.get(column.field)
-        value = get(record) if get else record.get(column.field)
+    for field in fields:
+        get = GETTERS.get(field)
+        value = get(record, names) if get else record.get(field)
         cells.append(neutralized("" if value is None else str(value)))
     cells.append(str(record.get("id") or ""))
     return cells
@@ -62,7 +69,8 @@ def chunk(entity: str, fmt: str, records: list[dict[str, Any]], names: dict[str,
     if first:
         out.write(bom)
         writer.writerow(header(entity))
-    writer.writerows(_cells(entity, r, names) for r in records)
+    fields = [c.field for c in COLUMNS[entity]]
+    writer.writerows(_cells(fields, r, names) for r in records)
     return out.getvalue()
 
 
