@@ -187,11 +187,10 @@ class _BatchPart(BaseModel):
 
 
 class SameAs(_BatchPart):
-    """The earlier row of the file this row repeats, and the record that row made or updated
-    (null when a dry run would have created it)."""
+    """The earlier row of the file this row repeats (in an earlier batch: its record, if any,
+    is found by the same keys)."""
 
     row: int
-    record_id: uuid.UUID | None = None
 
 
 class BatchRow(_BatchPart):

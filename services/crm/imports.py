@@ -53,7 +53,7 @@ from services.crm.models import (
     ImportBatch as AppliedBatch,
 )
 from services.crm.schemas import invalid, parse
-from services.crm.work import Work, jsonable, parse_id
+from services.crm.work import Work, jsonable
 
 LIST_FIELDS = ("phones", "emails", "addresses")
 KEEP_LEFT = 1000
@@ -161,14 +161,13 @@ def parse_batch(data: Any) -> ImportBatch:
     rows: list[BatchRow] = []
     for i, item in enumerate(raw):
         same = item.get("same_as") if isinstance(item, dict) else None
-        same_row = same.get("row") if isinstance(same, dict) else None
-        same_id = parse_id(same.get("record_id")) if isinstance(same, dict) else None
+        same_row = same.get("row") if isinstance(same, dict) and set(same) == {"row"} else None
         if not (isinstance(item, dict) and set(item) <= {"row", "data", "same_as"} and type(item.get("row")) is int
                 and item["row"] >= 2 and isinstance(item.get("data"), dict)
-                and (same is None or (type(same_row) is int and (same.get("record_id") is None or same_id)))):
-            raise invalid({f"rows.{i}": "a row is {row: int >= 2, data: object, same_as: {row, record_id} | null}"})
+                and (same is None or type(same_row) is int)):
+            raise invalid({f"rows.{i}": "a row is {row: int >= 2, data: object, same_as: {row: int} | null}"})
         rows.append(BatchRow.model_construct(row=item["row"], data=item["data"], same_as=None if same is None else
-                                             SameAs.model_construct(row=same_row, record_id=same_id)))
+                                             SameAs.model_construct(row=same_row)))
     head.rows = rows
     return head
 
@@ -245,7 +244,7 @@ def import_rows(work: Work, kind: R.Kind, data: Any) -> dict[str, Any]:
             texts.add(link)
         parsed.append((item.row, body, duplicate_keys(kind.name, vars(body)), (item, link)))
     links = _counterparties_named(work, texts)
-    existing = _existing(work, kind, {k for _, _, keys, (item, _) in parsed if item.same_as is None for k in keys})
+    existing = _existing(work, kind, {k for _, _, keys, _ in parsed for k in keys})
     created: list[Any] = []
     for number, body, keys, (item, link) in parsed:
         fields = R._given(body, type(body).model_fields)
@@ -257,17 +256,10 @@ def import_rows(work: Work, kind: R.Kind, data: Any) -> dict[str, Any]:
                 outcomes[number] = _outcome(number, "rejected", reason=f"Контрагент: {why} '{link}' found")
                 continue
             fields["counterparty_id"] = named[0]
-        target: uuid.UUID | None = None
-        target_responsible: uuid.UUID | None = None
-        duplicate = False
-        if item.same_as is not None:
-            duplicate = True
-            target = item.same_as.record_id
-        else:
-            hit = next((existing[k] for k in keys if k in existing), None)
-            if hit is not None:
-                duplicate = True
-                target, target_responsible = hit
+        # the record the row repeats (for a repeat of an earlier row: that row's record, by the same keys)
+        hit = next((existing[k] for k in keys if k in existing), None)
+        target, target_responsible = hit if hit is not None else (None, None)
+        duplicate = hit is not None or item.same_as is not None
         try:
             if not duplicate or batch.policy == "create":
                 if duplicate and kind.name == "counterparties":
@@ -281,10 +273,14 @@ def import_rows(work: Work, kind: R.Kind, data: Any) -> dict[str, Any]:
             elif batch.policy == "skip":
                 where = f"row {item.same_as.row} of the file" if item.same_as else f"an existing {kind.entity}"
                 outcomes[number] = _outcome(number, "skipped", target, duplicate=True, reason=f"repeats {where}")
-            elif target is None:  # a dry run: the record the earlier row would create
-                outcomes[number] = _outcome(number, "updated", None, duplicate=True,
-                                            reason=f"updates what row {item.same_as.row if item.same_as else '?'} "
-                                                   "creates")
+            elif target is None:
+                earlier = item.same_as.row if item.same_as else "?"
+                if batch.dry_run:  # the record the earlier row would create
+                    outcomes[number] = _outcome(number, "updated", None, duplicate=True,
+                                                reason=f"updates what row {earlier} creates")
+                else:
+                    outcomes[number] = _outcome(number, "rejected", duplicate=True,
+                                                reason=f"repeats row {earlier}, whose record was not found")
             else:
                 if work.principal is not None and target_responsible is not None \
                         and not scopes.covers(work.principal, update_scope, target_responsible):
@@ -489,7 +485,7 @@ def export_page(work: Work, kind: R.Kind, query: Any, cursor: str | None, limit:
     data["limit"] = 500
     if cursor:
         data["cursor"] = cursor
-    page = R.list_records(work, kind, data, limit=max(1, min(int(limit), 5000)))
+    page = R.list_records(work, kind, data, limit=max(1, min(int(limit), 5000)), exported=True)
     names: dict[str, str] = {}
     if kind.name == "contacts":
         ids = sorted({item["counterparty_id"] for item in page["items"] if item.get("counterparty_id")})

@@ -111,6 +111,11 @@ class Kind:
     def out_many(self, work: Work, rows: list[Any]) -> list[dict[str, Any]]:
         return [self.out(row) for row in rows]
 
+    def exported(self, row: Any) -> dict[str, Any]:
+        """A listed row for the CSV export: its columns as they are (no per-value conversion:
+        the wire codec writes datetimes and decimals), ~20 times cheaper than ``out``."""
+        return dict(row._asdict())
+
     def apply(self, work: Work, row: Any, data: dict[str, Any], creating: bool) -> None:
         """Sets the given fields, checking links and rules between fields."""
         for name, value in data.items():
@@ -234,8 +239,10 @@ def _conditions(work: Work, kind: Kind, query: ListQuery) -> list[Any]:
             *kind.filters(work, query)]
 
 
-def list_records(work: Work, kind: Kind, query_data: Any, limit: int | None = None) -> dict[str, Any]:
-    """One page; ``limit`` overrides the query's (the CSV export reads bigger pages)."""
+def list_records(work: Work, kind: Kind, query_data: Any, limit: int | None = None,
+                 exported: bool = False) -> dict[str, Any]:
+    """One page; ``limit`` overrides the query's and ``exported`` shapes the items for the CSV
+    export (``Kind.exported``)."""
     query = parse_list_query(kind.name, query_data)
     if limit is not None:
         query.limit = limit
@@ -263,7 +270,8 @@ def list_records(work: Work, kind: Kind, query_data: Any, limit: int | None = No
     if more and rows:
         last = rows[-1]
         next_cursor = encode_cursor(query.sort, getattr(last, column.key), last.id)
-    return {"items": kind.out_many(work, rows), "next_cursor": next_cursor}
+    items = [kind.exported(row) for row in rows] if exported and kind.lists_plain_rows else kind.out_many(work, rows)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 def count_records(work: Work, kind: Kind, query_data: Any) -> dict[str, Any]:

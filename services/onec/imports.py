@@ -10,7 +10,7 @@ nothing is imported twice.
 
 Duplicates within the file are found here, by the same ``duplicate_keys``
 the crm service uses against the tenant's records: a row repeating an
-earlier row carries ``same_as`` (that row and the record it made), and a
+earlier row carries ``same_as`` (that row's number), and a
 batch is sent before it whenever it repeats a row still waiting in the same
 batch, so that every earlier row's outcome is known. A dry run goes
 through the same path; the crm service rolls each of its batches back."""
@@ -31,7 +31,7 @@ from crm_shared.records import decode_cursor, encode_cursor, jsonable, parse_id
 from services.onec import columns
 from services.onec.exceptions import Conflict, NotFound, ValidationFailed
 from services.onec.models import ImportFile, ImportJob, ImportRow
-from services.onec.tables import Table, read_table
+from services.onec.tables import Table, read_table, stored_table
 
 BATCH = 2000
 SAMPLE_ROWS = 5
@@ -68,8 +68,11 @@ def suggestion(entity: str, content: bytes) -> dict[str, Any]:
 
 # -- submitting -----------------------------------------------------------------------
 
+PART_BYTES = 1024 * 1024
+
+
 def new_job(tenant_id: str, user_id: str, actor: dict[str, Any] | None, query: ImportQuery,
-            content: bytes) -> tuple[ImportJob, ImportFile]:
+            content: bytes) -> tuple[ImportJob, list[ImportFile]]:
     """The job and its file, checked: unreadable files and mappings that do not fit are 422s."""
     table = read_table(content)
     given = query.mapping_object()
@@ -85,17 +88,20 @@ def new_job(tenant_id: str, user_id: str, actor: dict[str, Any] | None, query: I
                     encoding=table.encoding, delimiter=table.delimiter, headers=table.headers, mapping=mapping,
                     status="queued", total=total, read=0, created=0, updated=0, skipped=0, duplicates=0,
                     rejected=0, last_row=1, batch_no=0, attempts=0, file_bytes=len(content), created_at=utcnow())
-    return job, ImportFile(tenant_id=tenant_id, job_id=job_id, data=content)
+    parts = [ImportFile(tenant_id=tenant_id, job_id=job_id, part=n, data=content[start:start + PART_BYTES])
+             for n, start in enumerate(range(0, len(content), PART_BYTES))]
+    return job, parts
 
 
 def table_of(session: Session, job: ImportJob) -> Table | None:
-    data = session.scalar(sa.select(ImportFile.data).where(ImportFile.tenant_id == job.tenant_id,
-                                                           ImportFile.job_id == job.id))
-    if data is None:
+    """The job's stored file, read part by part as the rows are walked (None when it is gone)."""
+    def fetch(part: int) -> bytes | None:
+        return session.scalar(sa.select(ImportFile.data).where(
+            ImportFile.tenant_id == job.tenant_id, ImportFile.job_id == job.id, ImportFile.part == part))
+
+    if fetch(0) is None:
         return None
-    table = read_table(bytes(data))
-    table.headers = list(job.headers)
-    return table
+    return stored_table(job.format, job.encoding, job.delimiter, list(job.headers), fetch)
 
 
 # -- claiming ---------------------------------------------------------------------------
@@ -136,7 +142,8 @@ class ImportRun:
                  on_rows: Callable[[dict[str, int]], None] = lambda counts: None) -> None:
         self.session, self.job, self.table, self.crm = session, job, table, crm
         self.commit, self.stopping, self.lease_seconds, self.on_rows = commit, stopping, lease_seconds, on_rows
-        self.seen: dict[str, tuple[int, str | None]] = {}
+        # duplicate key (its hash: 100,000 rows keep ~20 MB, not ~70) -> the first row standing for it
+        self.seen: dict[int, int] = {}
         self.pending: list[Pending] = []
         self.pending_keys: set[str] = set()
         self.in_flight: tuple[Callable[[], dict[str, Any]], list[Pending]] | None = None
@@ -144,25 +151,24 @@ class ImportRun:
     def _data(self, cells: list[str]) -> dict[str, Any]:
         return columns.row_data(self.job.entity, self.table.headers, self.job.mapping, cells)
 
-    def _remember(self, number: int, keys: list[str], record_id: str | None) -> None:
+    def _remember(self, number: int, keys: list[str]) -> None:
         for key in keys:
-            self.seen.setdefault(key, (number, record_id))
+            self.seen.setdefault(hash(key), number)
 
     def _resume(self) -> None:
         """The rows done before a restart, for the duplicates within the file."""
-        done = dict(self.session.execute(
-            sa.select(ImportRow.row_no, ImportRow.record_id).where(
+        done = set(self.session.scalars(
+            sa.select(ImportRow.row_no).where(
                 ImportRow.tenant_id == self.job.tenant_id, ImportRow.job_id == self.job.id,
                 sa.or_(ImportRow.outcome.in_(("created", "updated")),
-                       sa.and_(ImportRow.outcome == "skipped", ImportRow.record_id.is_not(None))))).all())
+                       sa.and_(ImportRow.outcome == "skipped", ImportRow.duplicate)))))
         if not done:
             return
         for number, cells in self.table.rows():
             if number > self.job.last_row:
                 break
             if number in done:
-                rid = done[number]
-                self._remember(number, duplicate_keys(self.job.entity, self._data(cells)), str(rid) if rid else None)
+                self._remember(number, duplicate_keys(self.job.entity, self._data(cells)))
 
     def run(self) -> bool:
         """True when the whole file is done; False when asked to stop between batches."""
@@ -192,14 +198,32 @@ class ImportRun:
         job = self.job
         rows = []
         for number, _, data, keys in self.pending:
-            same = next((self.seen[k] for k in keys if k in self.seen), None)
-            rows.append({"row": number, "data": data,
-                         "same_as": {"row": same[0], "record_id": same[1]} if same else None})
+            same = next((self.seen[h] for h in map(hash, keys) if h in self.seen), None)
+            rows.append({"row": number, "data": data, "same_as": {"row": same} if same else None})
         answer = self.crm.start_import_rows(caller_of(job), job.entity, {
             "import_id": str(job.id), "batch": job.batch_no, "policy": job.policy, "dry_run": job.dry_run,
             "rows": rows})
         self.in_flight = (answer, self.pending)
         self.pending, self.pending_keys = [], set()
+
+    def _earlier_records(self, pending: list[Pending], answered: dict[int, dict[str, Any]]) -> None:
+        """A repeat of an earlier row whose record the crm service could not tell (it was found by
+        other keys than this row has) shows the earlier row's record."""
+        wanted: dict[int, int] = {}
+        for number, _, _, keys in pending:
+            outcome = answered[number]
+            if outcome["outcome"] == "skipped" and outcome.get("duplicate") and not outcome.get("record_id"):
+                earlier = next((self.seen[h] for h in map(hash, keys) if h in self.seen), None)
+                if earlier is not None:
+                    wanted[number] = earlier
+        if not wanted:
+            return
+        records = dict(self.session.execute(sa.select(ImportRow.row_no, ImportRow.record_id).where(
+            ImportRow.tenant_id == self.job.tenant_id, ImportRow.job_id == self.job.id,
+            ImportRow.row_no.in_(sorted(set(wanted.values()))))).all())
+        for number, earlier in wanted.items():
+            if records.get(earlier):
+                answered[number]["record_id"] = str(records[earlier])
 
     def _complete(self) -> None:
         """Records the answer to the batch in flight, and commits it with the job's position."""
@@ -210,6 +234,7 @@ class ImportRun:
         job = self.job
         answered = {int(o["row"]): o for o in answer()["outcomes"]}
         job.batch_no += 1
+        self._earlier_records(pending, answered)
         records: list[dict[str, Any]] = []
         counts = {"created": 0, "updated": 0, "skipped": 0, "rejected": 0}
         for number, cells, _, keys in pending:
@@ -220,8 +245,8 @@ class ImportRun:
                 outcome["reason"] = columns.titled_reason(job.entity, [tuple(p) for p in outcome["problems"]])
             job.duplicates += 1 if outcome.get("duplicate") else 0
             # a row stands for its record from here on: created, updated, or skipped as a repeat of it
-            if kind in ("created", "updated") or (kind == "skipped" and outcome.get("record_id")):
-                self._remember(number, keys, outcome.get("record_id"))
+            if kind in ("created", "updated") or (kind == "skipped" and outcome.get("duplicate")):
+                self._remember(number, keys)
             records.append({"tenant_id": job.tenant_id, "job_id": job.id, "row_no": number, "outcome": kind,
                             "record_id": outcome.get("record_id"), "duplicate": bool(outcome.get("duplicate")),
                             "reason": outcome.get("reason"), "cells": cells if kind == "rejected" else None})

@@ -64,10 +64,13 @@ class ImportJob(Base):
 
 
 class ImportFile(Base):
+    """The uploaded file in parts of ``PART_BYTES``: a running job reads one part at a time."""
+
     __tablename__ = "import_files"
 
     tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
     job_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    part: Mapped[int] = mapped_column(sa.Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(sa.LargeBinary)
 
 

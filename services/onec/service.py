@@ -91,17 +91,21 @@ class OnecService(DatabaseServiceBase):
         q = _parse(ImportQuery, query)
         content = _content(content_b64)
         actor = self.cluster.crm.check_import(caller, q.entity, q.duplicates).get("actor")
-        job, file = imports.new_job(tenant_id, user_id, actor, q, content)
-        reservation = self.cluster.auth.reserve_storage(tenant_id, len(content), f"csv import {job.id}")
+        job, parts = imports.new_job(tenant_id, user_id, actor, q, content)
+        size = len(content)
+        del content  # the parts hold it now
+        reservation = self.cluster.auth.reserve_storage(tenant_id, size, f"csv import {job.id}")
         try:
             self.db.add(job)
-            self.db.add(file)
+            for part in parts:  # one at a time: each part's SQL text is twice its size
+                self.db.add(part)
+                self.db.flush()
             self.db.commit()
         except Exception:
             self.db.rollback()
             self.cluster.auth.release_storage(reservation)
             raise
-        self.cluster.auth.commit_storage(reservation, len(content))
+        self.cluster.auth.commit_storage(reservation, size)
         return {"job_id": str(job.id)}
 
     @domain_rpc

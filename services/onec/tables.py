@@ -15,7 +15,7 @@ import csv
 import io
 import zipfile
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 from services.onec.exceptions import ValidationFailed
 
@@ -38,7 +38,7 @@ class Table:
     encoding: str | None   # csv only
     delimiter: str | None  # csv only
     headers: list[str]
-    data: bytes
+    open: Callable[[], BinaryIO]  # the file from its start (a stored file is read part by part)
 
     def rows(self, start_after: int = 1) -> Iterator[tuple[int, list[str]]]:
         """(row number, cells) of the data rows numbered above ``start_after``."""
@@ -54,7 +54,7 @@ class Table:
     # -- csv -------------------------------------------------------------------
     def _csv_rows(self) -> Iterator[tuple[int, list[str]]]:
         assert self.encoding is not None and self.delimiter is not None
-        text = io.TextIOWrapper(io.BytesIO(self.data), encoding=self.encoding, newline="")
+        text = io.TextIOWrapper(self.open(), encoding=self.encoding, newline="")
         reader = csv.reader(text, delimiter=self.delimiter)
         number = 0
         try:
@@ -69,7 +69,7 @@ class Table:
         import openpyxl  # only for workbooks
 
         try:
-            book = openpyxl.load_workbook(io.BytesIO(self.data), read_only=True, data_only=True)
+            book = openpyxl.load_workbook(self.open(), read_only=True, data_only=True)
         except Exception as exc:  # noqa: BLE001 - any failure to open is an unreadable upload
             raise unreadable(f"not a workbook openpyxl can read: {type(exc).__name__}") from None
         try:
@@ -100,21 +100,63 @@ def _cell(value: str) -> str:
     return value
 
 
-def _encoding(data: bytes) -> tuple[str, bytes]:
+def _encoding(data: bytes) -> str:
+    """Checked over the whole file (a stored file is then read part by part, trusting it)."""
     if data.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig", data
+        encoding = "utf-8-sig"
+    else:
+        try:
+            data.decode("utf-8")
+            return "utf-8"
+        except UnicodeDecodeError as exc:
+            # a multi-byte character cut at the end of a sample is still UTF-8
+            if exc.start >= len(data) - 3 and exc.reason == "unexpected end of data":
+                return "utf-8"
+        encoding = "windows-1251"
     try:
-        data.decode("utf-8")
-        return "utf-8", data
-    except UnicodeDecodeError as exc:
-        # a multi-byte character cut at the end of a sample is still UTF-8
-        if exc.start >= len(data) - 3 and exc.reason == "unexpected end of data":
-            return "utf-8", data
-    try:
-        data.decode("windows-1251")
+        data.decode(encoding)
     except UnicodeDecodeError:
         raise unreadable("the file is neither UTF-8 nor windows-1251 text") from None
-    return "windows-1251", data
+    return encoding
+
+
+class PartsReader(io.RawIOBase):
+    """A file stored in parts, read one part at a time (``fetch(n)``: part n, or None past the end)."""
+
+    def __init__(self, fetch: Callable[[int], bytes | None]) -> None:
+        self.fetch, self.part, self.buffer, self.done = fetch, 0, b"", False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not self.buffer and not self.done:
+            chunk = self.fetch(self.part)
+            self.part += 1
+            if chunk is None:
+                self.done = True
+            else:
+                self.buffer = bytes(chunk)
+        n = min(len(target), len(self.buffer))
+        target[:n] = self.buffer[:n]
+        self.buffer = self.buffer[n:]
+        return n
+
+
+def stored_table(format: str, encoding: str | None, delimiter: str | None, headers: list[str],
+                 fetch: Callable[[int], bytes | None]) -> Table:
+    """The table of a stored file: a CSV is streamed part by part; a workbook (a zip, read at
+    random) is put together first."""
+    if format == "xlsx":
+        def whole() -> BinaryIO:
+            parts, n = [], 0
+            while (chunk := fetch(n)) is not None:
+                parts.append(bytes(chunk))
+                n += 1
+            return io.BytesIO(b"".join(parts))
+        return Table(format, None, None, headers, whole)
+    return Table(format, encoding, delimiter, headers,
+                 lambda: io.BufferedReader(PartsReader(fetch), buffer_size=65536))
 
 
 def _delimiter(first_lines: str) -> str:
@@ -144,13 +186,13 @@ def read_table(data: bytes) -> Table:
     if data.startswith(XLSX_MAGIC):
         if not zipfile.is_zipfile(io.BytesIO(data)):
             raise unreadable("a damaged .xlsx (not a zip archive)")
-        table = Table("xlsx", None, None, [], data)
+        table = Table("xlsx", None, None, [], lambda: io.BytesIO(data))
     else:
         if b"\x00" in data[:65536]:
             raise unreadable("a binary file: upload CSV text or an .xlsx workbook")
-        encoding, data = _encoding(data)
+        encoding = _encoding(data)
         head = data[:65536].decode(encoding, errors="ignore")
-        table = Table("csv", encoding, _delimiter(head.lstrip("\ufeff")), [], data)
+        table = Table("csv", encoding, _delimiter(head.lstrip("\ufeff")), [], lambda: io.BytesIO(data))
     first = next(table._xlsx_rows() if table.format == "xlsx" else table._csv_rows(), None)
     headers = [h.strip() for h in (first[1] if first else [])]
     while headers and not headers[-1]:

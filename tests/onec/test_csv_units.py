@@ -22,7 +22,7 @@ from crm_shared.errors import ValidationFailed
 from crm_shared.layout import ROOT
 from crm_shared.migrations import migrate
 from services.onec import columns, exports, imports
-from services.onec.models import ImportRow
+from services.onec.models import ImportFile, ImportRow
 from services.onec.tables import neutralized, read_table
 
 
@@ -151,7 +151,7 @@ class FakeCrm:
         for row in batch["rows"]:
             same = row["same_as"]
             if same:
-                outcomes.append({"row": row["row"], "outcome": "skipped", "record_id": str(same["record_id"]),
+                outcomes.append({"row": row["row"], "outcome": "skipped", "record_id": str(uuid.uuid4()),
                                  "duplicate": True, "reason": f"repeats row {same['row']} of the file"})
             else:
                 outcomes.append({"row": row["row"], "outcome": "created", "record_id": str(uuid.uuid4()),
@@ -174,8 +174,8 @@ def onec_session(databases: Any) -> Any:
 
 def _job(session: Any, content: bytes) -> Any:
     query = ImportQuery(entity="contacts", duplicates="skip")
-    job, file = imports.new_job("t-units", str(uuid.uuid4()), None, query, content)
-    session.add_all([job, file])
+    job, parts = imports.new_job("t-units", str(uuid.uuid4()), None, query, content)
+    session.add_all([job, *parts])
     session.commit()
     return job
 
@@ -218,3 +218,17 @@ def test_a_stopped_run_resumes_without_importing_a_batch_twice(onec_session, mon
         rows = session.scalars(sa.select(ImportRow).where(ImportRow.job_id == job.id).order_by(ImportRow.row_no))
         outcomes = [(r.row_no, r.outcome) for r in rows]
         assert outcomes == [(n, "created") for n in range(2, 9)] + [(9, "skipped")]
+
+
+def test_a_stored_file_is_read_part_by_part(onec_session, monkeypatch):
+    """Parts far smaller than a row, split inside multi-byte characters and quoted line breaks."""
+    monkeypatch.setattr(imports, "PART_BYTES", 5)
+    text = 'ФИО;Должность\r\n"Щукин\r\nЁжик";Гл. бух\r\nЯковлева Юлия;директор\r\n'
+    for encoding in ("utf-8", "windows-1251"):
+        with onec_session() as session:
+            job = _job(session, text.encode(encoding))
+            assert session.scalar(sa.select(sa.func.count()).select_from(ImportFile)
+                                  .where(ImportFile.job_id == job.id)) > 10
+            table = imports.table_of(session, job)
+            assert table is not None and table.encoding == encoding
+            assert list(table.rows()) == [(2, ["Щукин\r\nЁжик", "Гл. бух"]), (3, ["Яковлева Юлия", "директор"])]

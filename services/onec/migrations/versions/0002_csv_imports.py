@@ -51,6 +51,7 @@ def upgrade() -> None:
         "import_files",
         sa.Column("tenant_id", TENANT, primary_key=True),
         sa.Column("job_id", sa.Uuid, primary_key=True),
+        sa.Column("part", sa.Integer, primary_key=True),
         sa.Column("data", sa.LargeBinary, nullable=False),
     )
     op.create_table(
