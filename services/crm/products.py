@@ -31,10 +31,10 @@ class Products(R.Kind):
                 "price": row.price, "currency": row.currency, "vat_rate": rate_text(row.vat_rate),
                 "external_id": row.external_id}
 
-    def exported(self, row: Any) -> dict[str, Any]:
-        data = super().exported(row)
-        data["unit"] = {"code": data.pop("unit_code"), "name": data.pop("unit_name")} if row.unit_code else None
-        data["vat_rate"] = rate_text(row.vat_rate)
+    def exported(self, data: dict[str, Any]) -> dict[str, Any]:
+        code, name = data.pop("unit_code"), data.pop("unit_name")
+        data["unit"] = {"code": code, "name": name} if code else None
+        data["vat_rate"] = rate_text(data["vat_rate"])
         return data
 
     def apply(self, work: Work, row: Any, data: dict[str, Any], creating: bool) -> None:

@@ -111,10 +111,10 @@ class Kind:
     def out_many(self, work: Work, rows: list[Any]) -> list[dict[str, Any]]:
         return [self.out(row) for row in rows]
 
-    def exported(self, row: Any) -> dict[str, Any]:
-        """A listed row for the CSV export: its columns as they are (no per-value conversion:
-        the wire codec writes datetimes and decimals), ~20 times cheaper than ``out``."""
-        return dict(row._asdict())
+    def exported(self, data: dict[str, Any]) -> dict[str, Any]:
+        """A listed row (its columns by name) for the CSV export, as it is: no per-value
+        conversion (the wire codec writes datetimes and decimals), ~20 times cheaper than ``out``."""
+        return data
 
     def apply(self, work: Work, row: Any, data: dict[str, Any], creating: bool) -> None:
         """Sets the given fields, checking links and rules between fields."""
@@ -270,7 +270,11 @@ def list_records(work: Work, kind: Kind, query_data: Any, limit: int | None = No
     if more and rows:
         last = rows[-1]
         next_cursor = encode_cursor(query.sort, getattr(last, column.key), last.id)
-    items = [kind.exported(row) for row in rows] if exported and kind.lists_plain_rows else kind.out_many(work, rows)
+    if exported and kind.lists_plain_rows:
+        keys = [str(c.key) for c in kind.listed_columns()]
+        items = [kind.exported(dict(zip(keys, row, strict=True))) for row in rows]
+    else:
+        items = kind.out_many(work, rows)
     return {"items": items, "next_cursor": next_cursor}
 
 

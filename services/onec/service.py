@@ -31,6 +31,7 @@ from crm_shared.rpc import ClusterRpc, rpc
 from crm_shared.service import DatabaseServiceBase
 from services.onec import exports, imports
 from services.onec import metrics as m
+from services.onec.dependencies import PagePrefetch
 from services.onec.exceptions import ValidationFailed
 from services.onec.models import ImportJob, ImportRow
 from services.onec.settings import Settings
@@ -71,6 +72,7 @@ class OnecService(DatabaseServiceBase):
     cluster: Any = ClusterRpc()
     config: Any = Config()
     stopping: Any = Stopping()
+    prefetch: Any = PagePrefetch()
 
     @property
     def settings(self) -> Settings:
@@ -157,10 +159,21 @@ class OnecService(DatabaseServiceBase):
     def export_chunk(self, caller: dict[str, Any], query: dict[str, Any],
                      cursor: str | None = None) -> dict[str, Any]:
         """A chunk of the export: ``{text, encoding, file_name, next}`` (next: pass as ``cursor``)."""
+        tenant_id, user_id = _caller(caller)
         q = _parse(ExportQuery, query)
         filters = {k: v for k, v in q.model_dump(mode="json", exclude={"entity", "format"}).items() if v is not None}
-        page = self.cluster.with_timeout(self.settings.ONEC_BATCH_TIMEOUT_SECONDS).crm.export_page(
-            caller, q.entity, filters, cursor, EXPORT_PAGE)
+        crm = self.cluster.with_timeout(self.settings.ONEC_BATCH_TIMEOUT_SECONDS).crm
+
+        def key(at: str | None) -> tuple[Any, ...]:
+            return tenant_id, user_id, q.entity, tuple(sorted(filters.items())), at
+
+        started = self.prefetch.take(key(cursor))
+        page = started.wait() if started is not None else crm.export_page(caller, q.entity, filters, cursor,
+                                                                           EXPORT_PAGE)
+        following = page["next_cursor"]
+        if following:
+            self.prefetch.fetch_ahead(key(following), lambda: crm.export_page(caller, q.entity, filters, following,
+                                                                        EXPORT_PAGE))
         text = exports.chunk(q.entity, q.format, page["items"], page.get("names") or {}, first=not cursor)
         m.export_rows().labels(q.entity).inc(len(page["items"]))
         return {"text": text, "encoding": "utf-8", "file_name": f"{q.entity}.csv", "next": page["next_cursor"]}

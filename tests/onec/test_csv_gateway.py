@@ -112,6 +112,10 @@ def test_xlsx_workbook_of_products(inst):
     # a formula in a cell is text, never evaluated
     assert api.ok("GET", "/products", q="Формула")["items"][0]["article"] == "=1+1"
     assert api.ok("GET", "/products", q="Вычисляемый")["items"][0]["article"] is None
+    exported = api.call("GET", "/export/csv", params={"entity": "products", "q": "Песок", "format": "plain"})
+    lines = list(csv.reader(io.StringIO(exported.content.decode("utf-8"))))
+    assert lines[0][:7] == ["Наименование", "Артикул", "Группа", "Единица", "Цена", "Валюта", "НДС"]
+    assert lines[1][:7] == ["Песок", "П-1", "", "кг", "1200.50", "RUB", "без НДС"]
 
 
 def test_dry_run_reports_what_the_real_run_does_and_writes_nothing(inst):
