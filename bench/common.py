@@ -110,3 +110,21 @@ def wait_ready(base: str, timeout: float = 120.0, alive: Any = None) -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{base} did not become ready")
+
+
+def new_tenant_admin(base: str, operator_token: str, company: str, disk_quota_mb: int = 1000,
+                     max_sessions: int = 100) -> tuple[Any, dict[str, Any]]:
+    """A new tenant (``POST /tenants``) and a session logged in as its admin: (session, the creation's answer)."""
+    import requests
+
+    resp = requests.post(f"{base}/api/v1/tenants", timeout=60, headers={"Authorization": f"Bearer {operator_token}"},
+                         json={"company_name": company, "owner_email": "bench@example.test",
+                               "tariff": {"max_sessions": max_sessions, "disk_quota_mb": disk_quota_mb}})
+    resp.raise_for_status()
+    created = resp.json()
+    login = requests.post(f"{base}/api/v1/auth/login", timeout=30, json={
+        "product_code": created["product_code"], "login": "admin", "password": created["admin"]["password"]})
+    login.raise_for_status()
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+    return http, created

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy.orm import Session
 
-from bench.common import infrastructure, percentiles, start
+from bench.common import infrastructure, new_tenant_admin, percentiles, start
 from crm_shared.db import make_engine
 from crm_shared.layout import ROOT, SERVICES, package_of
 from crm_shared.migrations import migrate
@@ -107,13 +107,7 @@ def login(base: str, product_code: str, login_name: str, password: str) -> reque
 
 def build_org(suite: Suite, proxy: Any, amqp_uri: str) -> dict[str, Any]:
     """The tenant (POST /tenants), then 50 departments, their positions and 500 users by RPC."""
-    resp = requests.post(f"{suite.base}/api/v1/tenants", timeout=60,
-                         headers={"Authorization": f"Bearer {suite.operator_token}"},
-                         json={"company_name": "ООО Бенчмарк", "owner_email": "bench@example.test",
-                               "tariff": {"max_sessions": 100, "disk_quota_mb": 1000}})
-    resp.raise_for_status()
-    created = resp.json()
-    admin_http = login(suite.base, created["product_code"], "admin", created["admin"]["password"])
+    admin_http, created = new_tenant_admin(suite.base, suite.operator_token, "ООО Бенчмарк")
     me = admin_http.get(f"{suite.base}/api/v1/auth/me", timeout=30).json()
     tenant_id, admin = me["tenant_id"], {"tenant_id": me["tenant_id"], "user_id": me["user"]["id"]}
     users = proxy.users

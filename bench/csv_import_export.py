@@ -8,6 +8,7 @@ suite's processes as ``make run`` starts them.
   rows per second, right after the import (the first read of each new page sets its hint
   bits) and after ``VACUUM ANALYZE`` (what autovacuum does within a minute);
 - peak RSS (``VmHWM``) of the gateway, onec and crm processes after both;
+- the revert of the whole import: records deleted per second;
 - baselines measured in the same run: creating contacts one by one with
   ``POST /api/v1/contacts``, and reading them page by page with
   ``GET /api/v1/contacts?limit=500``; the ratios say what the bulk paths buy.
@@ -23,7 +24,7 @@ from typing import Any
 
 import requests
 
-from bench.common import SuiteProcesses, infrastructure
+from bench.common import SuiteProcesses, infrastructure, new_tenant_admin
 from crm_shared.db import make_engine
 
 ROWS = int(os.environ.get("BENCH_CSV_ROWS", "100000"))
@@ -69,17 +70,7 @@ def run() -> dict[str, Any]:
         try:
             suite.start()
             base = suite.base
-            created = requests.post(f"{base}/api/v1/tenants", timeout=60,
-                                    headers={"Authorization": f"Bearer {suite.operator_token}"},
-                                    json={"company_name": "Бенчмарк CSV", "owner_email": "bench@example.test",
-                                          "tariff": {"max_sessions": 10, "disk_quota_mb": 500}})
-            created.raise_for_status()
-            body = created.json()
-            http = requests.Session()
-            token = http.post(f"{base}/api/v1/auth/login", timeout=30, json={
-                "product_code": body["product_code"], "login": "admin",
-                "password": body["admin"]["password"]}).json()["access_token"]
-            http.headers["Authorization"] = f"Bearer {token}"
+            http, _ = new_tenant_admin(base, suite.operator_token, "Бенчмарк CSV", disk_quota_mb=500)
             api = f"{base}/api/v1"
 
             # baseline: the same rows created one by one through the API
@@ -130,6 +121,15 @@ def run() -> dict[str, Any]:
 
             export_s, exported_rows, exported_bytes = export(http, api)
             rss = {name: peak_rss_mb(suite.procs[name].pid) for name in ("gateway", "onec", "crm")}
+
+            # the revert of the whole import
+            started = time.perf_counter()
+            resp = http.post(f"{api}/import/jobs/{job_id}/revert", timeout=60)
+            assert resp.status_code == 202, resp.text
+            while (job := http.get(f"{api}/import/jobs/{job_id}", timeout=30).json())["status"] == "reverting":
+                time.sleep(0.2)
+            revert_s = time.perf_counter() - started
+            assert job["status"] == "reverted" and job["reverted"]["deleted"] == ROWS, job
         finally:
             suite.stop()
     import_rate = ROWS / import_s
@@ -142,6 +142,7 @@ def run() -> dict[str, Any]:
         "export": {"seconds": round(export_s, 2), "rows": exported_rows, "bytes": exported_bytes,
                    "rows_per_s": round(export_rate), "ratio_to_list_pages": round(export_rate / (listed / list_s), 2),
                    "right_after_import": {"seconds": round(cold_s, 2), "rows_per_s": round(exported_rows / cold_s)}},
+        "revert": {"seconds": round(revert_s, 2), "rows_per_s": round(ROWS / revert_s)},
         "baselines": {"api_creates_per_s": round(api_creates_per_s, 1), "api_creates": BASELINE_CREATES,
                       "list_rows_per_s": round(listed / list_s), "list_rows": listed},
         "peak_rss_mb": rss,

@@ -130,6 +130,8 @@ class ImportJobOut(Answer):
     status: JobStatus
     dry_run: bool
     policy: Policy
+    mapping: dict[str, str] = Field(description="column header -> field, as the import used it")
+    unmapped: list[str] = Field(description="the file's columns left out")
     read: int = Field(description="rows read so far")
     total: int = Field(description="data rows in the file")
     created: int

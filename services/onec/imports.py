@@ -349,9 +349,10 @@ def job_out(job: ImportJob) -> dict[str, Any]:
         int(job.read * 100 / job.total) if job.total else 0)
     return jsonable({
         "id": job.id, "entity": job.entity, "file_name": job.file_name, "status": job.status,
-        "dry_run": job.dry_run, "policy": job.policy, "read": job.read, "total": job.total, "created": job.created,
-        "updated": job.updated, "skipped": job.skipped, "duplicates": job.duplicates, "rejected": job.rejected,
-        "progress": progress,
+        "dry_run": job.dry_run, "policy": job.policy, "mapping": job.mapping,
+        "unmapped": [h for h in job.headers if h and h not in job.mapping], "read": job.read, "total": job.total,
+        "created": job.created, "updated": job.updated, "skipped": job.skipped, "duplicates": job.duplicates,
+        "rejected": job.rejected, "progress": progress,
         "errors_url": f"/api/v1/import/jobs/{job.id}/errors.csv" if job.rejected else None,
         "error": job.error, "reverted": job.reverted, "created_at": job.created_at, "finished_at": job.finished_at})
 

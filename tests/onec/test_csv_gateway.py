@@ -73,6 +73,7 @@ def test_excel_windows_1251_file_with_semicolons_imports(inst):
 
     job = run(api, content, entity="contacts", file_name="контакты.csv")
     assert (job["read"], job["created"], job["rejected"], job["progress"]) == (2, 2, 0, 100)
+    assert job["mapping"] == suggested["mapping"] and job["unmapped"] == ["Примечание"]
     found = api.ok("GET", "/contacts", q="Ёлкина")["items"]
     assert [c["phones"] for c in found] == [["+7 916 222-33-44", "8 800 555 35 35"]]
     assert api.ok("GET", "/contacts", q="sidorov@example.ru")["items"][0]["position"] == "Главный бухгалтер"
