@@ -317,7 +317,7 @@ def run_revert(session: Session, job: ImportJob, crm: Crm, commit: Callable[[], 
                   "left_records": (list(totals["left_records"]) + list(answer["left"]))[:1000]}
         job.reverted = totals
         job.lease_until = utcnow() + dt.timedelta(seconds=lease_seconds)
-        if int(answer["remaining"]) == 0:
+        if not answer["more"]:
             break
         commit()
         if stopping():
