@@ -397,25 +397,34 @@ def _in_use(kind: R.Kind) -> list[Any]:
     return []
 
 
-def _mark(work: Work, import_id: uuid.UUID, record_ids: list[Any], state: str) -> None:
-    """One statement for many changes (an ORM flush would send one UPDATE each)."""
-    if record_ids:
-        work.session.execute(
-            sa.update(ImportChange).where(ImportChange.tenant_id == work.tenant_id,
-                                          ImportChange.import_id == import_id,
-                                          ImportChange.record_id.in_(record_ids)).values(state=state)
-            .execution_options(synchronize_session=False))
+def _changes(import_id: uuid.UUID, tenant_id: str, record_ids: list[Any]) -> tuple[Any, ...]:
+    return (ImportChange.tenant_id == tenant_id, ImportChange.import_id == import_id,
+            ImportChange.record_id.in_(record_ids))
 
 
-def revert_import(work: Work, kind: R.Kind, import_id: Any, limit: int = 2000) -> dict[str, Any]:
-    """Reverts up to ``limit`` of the import's changes; ``more`` says whether any are left."""
+def _settle(work: Work, import_id: uuid.UUID, reverted: list[Any], left: list[Any]) -> None:
+    """One statement each for many changes (an ORM flush would send one each): reverted changes
+    are forgotten, those left alone stay, marked."""
+    if reverted:
+        work.session.execute(sa.delete(ImportChange).where(*_changes(import_id, work.tenant_id, reverted))
+                             .execution_options(synchronize_session=False))
+    if left:
+        work.session.execute(sa.update(ImportChange).where(*_changes(import_id, work.tenant_id, left))
+                             .values(state="left").execution_options(synchronize_session=False))
+
+
+def revert_import(work: Work, kind: R.Kind, import_id: Any, limit: int = 2000, after: Any = None) -> dict[str, Any]:
+    """Reverts up to ``limit`` of the import's changes (those past the record id ``after``, the
+    ``after`` the call before answered: each call then starts where the last one ended instead of
+    walking the changes done); ``more`` says whether any are left."""
     require_import(work, kind, "skip")
     iid = R.parse_id(import_id)
     if iid is None:
         raise R.invalid({"import_id": "not an id"})
     m, session, tid = kind.model, work.session, work.tenant_id
+    start = R.parse_id(after)
     pending = (ImportChange.tenant_id == tid, ImportChange.import_id == iid, ImportChange.kind == kind.name,
-               ImportChange.state == "pending")
+               ImportChange.state == "pending", *((ImportChange.record_id > start,) if start else ()))
     changes = list(session.execute(
         sa.select(ImportChange.record_id, ImportChange.action, ImportChange.before, ImportChange.stamp)
         .where(*pending).order_by(ImportChange.record_id).limit(max(1, min(int(limit), 5000)))
@@ -425,12 +434,11 @@ def revert_import(work: Work, kind: R.Kind, import_id: Any, limit: int = 2000) -
     deleted = restored = 0
     made = {c.record_id: c for c in changes if c.action == "created"}
     if made:
-        deletable = set(session.scalars(
-            sa.select(m.id).join(ImportChange, sa.and_(ImportChange.tenant_id == m.tenant_id,
-                                                       ImportChange.record_id == m.id,
-                                                       ImportChange.import_id == iid))
-            .where(m.tenant_id == tid, m.id.in_(list(made)), m.updated_at == ImportChange.stamp, *_in_use(kind))
-            .with_for_update(of=m)))
+        # unused records, locked; those whose stamp moved are left (compared here: a join with
+        # import_changes made the planner hash all of the import's changes on every call)
+        deletable = {rid for rid, stamp in session.execute(
+            sa.select(m.id, m.updated_at).where(m.tenant_id == tid, m.id.in_(list(made)), *_in_use(kind))
+            .with_for_update(of=m)) if stamp == made[rid].stamp}
         if deletable:
             ids = sorted(deletable)
             for column in (Communication.contact_id, Communication.counterparty_id):
@@ -478,11 +486,12 @@ def revert_import(work: Work, kind: R.Kind, import_id: Any, limit: int = 2000) -
         reverted.append(change.record_id)
         restored += 1
     session.flush()
-    _mark(work, iid, reverted, "reverted")
-    _mark(work, iid, [uuid.UUID(item["record_id"]) for item in left], "left")
-    more = session.execute(sa.select(sa.literal(1)).where(*pending).limit(1)).first() is not None
+    _settle(work, iid, reverted, [uuid.UUID(item["record_id"]) for item in left])
+    last = changes[-1].record_id if changes else start
+    rest_pending = (*pending[:4], *((ImportChange.record_id > last,) if last else ()))
+    more = session.execute(sa.select(sa.literal(1)).where(*rest_pending).limit(1)).first() is not None
     return {"deleted": deleted, "restored": restored, "left": left[:KEEP_LEFT], "left_count": len(left),
-            "more": more}
+            "more": more, "after": str(last) if last else None}
 
 
 # -- export -------------------------------------------------------------------------

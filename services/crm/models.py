@@ -302,4 +302,4 @@ class ImportChange(Base):
     action: Mapped[str] = mapped_column(sa.String(16))  # created | updated
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     stamp: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
-    state: Mapped[str] = mapped_column(sa.String(16), default="pending")  # pending | reverted | left
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")  # pending | left (reverted: deleted)

@@ -116,8 +116,9 @@ class CrmService(DatabaseServiceBase):
         return imports.import_rows(self._work(caller), kind_of(kind, write=True), batch)
 
     @domain_rpc
-    def revert_import(self, caller: dict[str, Any], kind: str, import_id: str, limit: int = 2000) -> dict[str, Any]:
-        return imports.revert_import(self._work(caller), kind_of(kind, write=True), import_id, limit)
+    def revert_import(self, caller: dict[str, Any], kind: str, import_id: str, limit: int = 2000,
+                      after: str | None = None) -> dict[str, Any]:
+        return imports.revert_import(self._work(caller), kind_of(kind, write=True), import_id, limit, after)
 
     @domain_rpc
     @read_only

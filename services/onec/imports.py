@@ -44,7 +44,8 @@ class Crm(Protocol):
                           batch: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         """Sends ``crm.import_rows``; the callable waits for its answer."""
 
-    def revert_import(self, caller: dict[str, Any], kind: str, import_id: str, limit: int) -> dict[str, Any]: ...
+    def revert_import(self, caller: dict[str, Any], kind: str, import_id: str, limit: int,
+                      after: str | None) -> dict[str, Any]: ...
 
 
 def utcnow() -> dt.datetime:
@@ -309,8 +310,10 @@ def request_revert(session: Session, tenant_id: str, user_id: str, job_id: Any) 
 def run_revert(session: Session, job: ImportJob, crm: Crm, commit: Callable[[], None], outbox: Any,
                stopping: Callable[[], bool] = lambda: False, lease_seconds: float = 60.0) -> bool:
     totals = dict(job.reverted or {"deleted": 0, "restored": 0, "left": 0, "left_records": []})
+    after = None
     while True:
-        answer = crm.revert_import(caller_of(job), job.entity, str(job.id), 2000)
+        answer = crm.revert_import(caller_of(job), job.entity, str(job.id), 2000, after)
+        after = answer.get("after")
         totals = {"deleted": totals["deleted"] + int(answer["deleted"]),
                   "restored": totals["restored"] + int(answer["restored"]),
                   "left": totals["left"] + int(answer.get("left_count", len(answer["left"]))),

@@ -300,8 +300,9 @@ class _TimedCrm:
                 m.batch_duration().labels(self.entity).observe(time.perf_counter() - started)
         return answer
 
-    def revert_import(self, caller: dict[str, Any], kind: str, import_id: str, limit: int) -> dict[str, Any]:
-        return dict(self.proxy.revert_import(caller, kind, import_id, limit))
+    def revert_import(self, caller: dict[str, Any], kind: str, import_id: str, limit: int,
+                      after: str | None) -> dict[str, Any]:
+        return dict(self.proxy.revert_import(caller, kind, import_id, limit, after))
 
 
 SERVICE = OnecService
