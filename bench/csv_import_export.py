@@ -155,7 +155,7 @@ def run() -> dict[str, Any]:
         "peak_rss_mb": {"value": max(rss.values()), "goal": GOALS["peak_rss_mb"],
                         "met": max(rss.values()) <= GOALS["peak_rss_mb"]},
     }
-    results["notes"] = ("one tenant, admin (scope all); import = upload to status done, 1000-row batches; "
+    results["notes"] = ("one tenant, admin (scope all); import = upload to status done, 2000-row batches; "
                         "peak RSS = VmHWM of each process over the whole run (baselines included); "
                         "export right_after_import: before VACUUM; the export and list figures: after VACUUM ANALYZE "
                         "of contacts (what autovacuum does within a minute), which sets the new pages' hint bits")
