@@ -3,6 +3,9 @@ coming mail and telephony entries): what ``action`` an entry carries.
 ``GET /api/v1/journal?action=create`` finds every creation, whoever made it."""
 from __future__ import annotations
 
+# the event a service that owns records sends for each change it makes; the users service journals it
+RECORD_CHANGED = "record_changed"
+
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 PASSWORD_RESET = "password_reset"  # a new instance's admin password issued again
 LOCKED_OUT = "locked_out"          # too many failed logins (from auth)

@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from contracts.imports import ENTITIES, BatchRow, ImportBatch, SameAs, duplicate_keys
 from contracts.phones import try_normalize_email, try_normalize_phone
 from crm_shared.db import insert_rows
-from crm_shared.errors import CrmError, Forbidden
+from crm_shared.errors import CrmError, Forbidden, field_problems
 from services.crm import records as R
 from services.crm import scopes
 from services.crm.models import (
@@ -140,12 +140,8 @@ def _counterparties_named(work: Work, texts: set[str]) -> dict[str, list[uuid.UU
 # -- a batch ------------------------------------------------------------------------
 
 def _reason(exc: ValidationError | CrmError) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
-                         for e in exc.errors())
-    if exc.fields:
-        return "; ".join(f"{k}: {v}" for k, v in exc.fields.items())
-    return str(exc)
+    problems = _problems(exc)
+    return "; ".join(f"{k}: {v}" for k, v in problems) if problems else str(exc)
 
 
 def parse_batch(data: Any) -> ImportBatch:
@@ -174,10 +170,7 @@ def parse_batch(data: Any) -> ImportBatch:
 
 def _problems(exc: ValidationError | CrmError) -> list[tuple[str, str]]:
     """(field path, message) of a refused row, for the onec service to name by column."""
-    if isinstance(exc, ValidationError):
-        return [(".".join(str(p) for p in e["loc"]), str(e["msg"]).removeprefix("Value error, "))
-                for e in exc.errors()]
-    return list(exc.fields.items())
+    return list((field_problems(exc) if isinstance(exc, ValidationError) else exc.fields).items())
 
 
 def _outcome(row: int, outcome: str, record_id: Any = None, duplicate: bool = False,

@@ -12,10 +12,11 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from contracts import journal
 from crm_shared.records import created, decode_cursor, diff, encode_cursor, jsonable, parse_id, removed
 from services.crm import scopes
 
-RECORD_CHANGED = "record_changed"
+RECORD_CHANGED = journal.RECORD_CHANGED
 
 __all__ = ["Work", "created", "decode_cursor", "diff", "encode_cursor", "jsonable", "parse_id", "removed"]
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping
 from pydantic import BaseModel
 
 from contracts.crm import ContactCreate, CounterpartyCreate, ProductCreate
+from services.onec.exceptions import ValidationFailed
 
 
 @dataclass(frozen=True)
@@ -111,8 +112,6 @@ def suggest(entity: str, headers: list[str]) -> dict[str, str]:
 
 def check_mapping(entity: str, headers: list[str], mapping: Mapping[str, str | None]) -> dict[str, str]:
     """The given mapping, cleaned: unknown headers or fields are a 422 naming them."""
-    from services.onec.exceptions import ValidationFailed
-
     known = fields_of(entity)
     problems: dict[str, str] = {}
     clean: dict[str, str] = {}

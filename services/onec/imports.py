@@ -35,7 +35,6 @@ from services.onec.tables import Table, read_table, stored_table
 
 BATCH = 2000
 SAMPLE_ROWS = 5
-RECORD_CHANGED = "record_changed"
 OPEN = ("queued", "running", "reverting")
 
 
@@ -100,7 +99,8 @@ def table_of(session: Session, job: ImportJob) -> Table | None:
         return session.scalar(sa.select(ImportFile.data).where(
             ImportFile.tenant_id == job.tenant_id, ImportFile.job_id == job.id, ImportFile.part == part))
 
-    if fetch(0) is None:
+    stored = sa.select(ImportFile.part).where(ImportFile.tenant_id == job.tenant_id, ImportFile.job_id == job.id)
+    if session.scalar(stored.limit(1)) is None:
         return None
     return stored_table(job.format, job.encoding, job.delimiter, list(job.headers), fetch)
 
@@ -286,7 +286,7 @@ def fail(session: Session, job: ImportJob, message: str) -> None:
 
 
 def _journal(job: ImportJob, outbox: Any, session: Session, action: str, changes: dict[str, Any]) -> None:
-    outbox.record(session, RECORD_CHANGED, {
+    outbox.record(session, journal.RECORD_CHANGED, {
         "tenant_id": job.tenant_id, "entity": "import", "entity_id": str(job.id), "action": action,
         "actor": job.actor, "source": "csv", "request_id": None, "changes": changes}, str(job.id), job.tenant_id)
 

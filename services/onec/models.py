@@ -26,8 +26,8 @@ class ImportJob(Base):
     __tablename__ = "import_jobs"
     __table_args__ = (
         sa.Index("ix_import_jobs_user", "tenant_id", "user_id", "created_at"),
-        # the job runner's claim: the few jobs not finished, across tenants
-        sa.Index("ix_import_jobs_open", "status", "created_at",
+        # the job runner's claim reads the few jobs not finished, across tenants: all of this index
+        sa.Index("ix_import_jobs_open", "tenant_id", "created_at",
                  postgresql_where=sa.text("status IN ('queued', 'running', 'reverting')")),
     )
 

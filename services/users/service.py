@@ -10,6 +10,7 @@ from typing import Any
 
 from nameko.events import BROADCAST, event_handler
 
+from contracts import journal as journal_contract
 from crm_shared.errors import CrmError
 from crm_shared.events import first_delivery, handle_event
 from crm_shared.rpc import rpc
@@ -166,12 +167,12 @@ class UsersService(DatabaseServiceBase):
         if first_delivery(self.db, event, "users.on_user_locked_out"):
             journal.record_lockout(self.db, event)
 
-    @handle_event("crm", "record_changed")
+    @handle_event("crm", journal_contract.RECORD_CHANGED)
     def on_crm_record_changed(self, event: dict[str, Any]) -> None:
         if first_delivery(self.db, event, "users.on_crm_record_changed"):
             journal.record_change(self.db, "crm", event)
 
-    @handle_event("onec", "record_changed")
+    @handle_event("onec", journal_contract.RECORD_CHANGED)
     def on_onec_record_changed(self, event: dict[str, Any]) -> None:
         """CSV imports and their reverts, one entry each."""
         if first_delivery(self.db, event, "users.on_onec_record_changed"):

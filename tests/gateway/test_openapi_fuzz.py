@@ -71,6 +71,11 @@ def _run_polled(cmd: list[str], log: Path, cwd: Path, timeout: float) -> int:
     return proc.returncode
 
 
+def _tool_crashed_only(output: str) -> bool:
+    """The run failed on the tool's own runtime error, with no check failing against the API."""
+    return "🚫 Runtime Error" in output and "❌" not in output
+
+
 def test_openapi_fuzz(suite, tmp_path):
     assert SCHEMATHESIS.exists(), f"{SCHEMATHESIS} is missing: run scripts/schemathesis-tool.sh (or `make fuzz-tools`)"
     token = _tenant_admin_token(suite.url, suite.operator_token)
@@ -92,8 +97,14 @@ def test_openapi_fuzz(suite, tmp_path):
     ]
     started = time.monotonic()
     code = _run_polled(cmd, log, cwd=tmp_path, timeout=RUN_TIMEOUT)
-    elapsed = time.monotonic() - started
     output = log.read_text(errors="replace")
+    if code != 0 and _tool_crashed_only(output):
+        # schemathesis itself broke (seen once: CPython's "AST constructor recursion depth mismatch"
+        # inside its coverage phase, with 2 workers), finding nothing about the API: run it once more
+        (tmp_path / "schemathesis-crashed.log").write_text(output)
+        code = _run_polled(cmd, log, cwd=tmp_path, timeout=RUN_TIMEOUT)
+        output = log.read_text(errors="replace")
+    elapsed = time.monotonic() - started
     assert code == 0, (
         f"schemathesis exited {code} after {elapsed:.0f}s (full log {log}, JUnit report {junit}); "
         f"last output:\n{output[-TAIL_CHARS:]}"

@@ -45,7 +45,7 @@ def upgrade() -> None:
         sa.Column("finished_at", sa.DateTime(timezone=True)),
     )
     op.create_index("ix_import_jobs_user", "import_jobs", ["tenant_id", "user_id", "created_at"])
-    op.create_index("ix_import_jobs_open", "import_jobs", ["status", "created_at"],
+    op.create_index("ix_import_jobs_open", "import_jobs", ["tenant_id", "created_at"],
                     postgresql_where=sa.text("status IN ('queued', 'running', 'reverting')"))
     op.create_table(
         "import_files",
