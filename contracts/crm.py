@@ -184,6 +184,7 @@ class ContactCreate(_Owned):
     phones: Phones = Field(default_factory=list)
     emails: Emails = Field(default_factory=list)
     external_id: ExternalId = None
+    active: bool = True
 
 
 class ContactUpdate(_Owned):
@@ -193,6 +194,7 @@ class ContactUpdate(_Owned):
     phones: Phones | None = None
     emails: Emails | None = None
     external_id: ExternalId = None
+    active: bool | None = None
 
 
 # -- products -------------------------------------------------------------------
@@ -213,6 +215,7 @@ class ProductCreate(_Owned):
     # the standard rate since 2026-01-01 (10 for some food, children's and medical goods; null: без НДС)
     vat_rate: VatRate = Decimal("22")
     external_id: ExternalId = None
+    active: bool = True
 
 
 class ProductUpdate(_Owned):
@@ -224,6 +227,7 @@ class ProductUpdate(_Owned):
     currency: Currency | None = None
     vat_rate: VatRate = None
     external_id: ExternalId = None
+    active: bool | None = None
 
 
 # -- invoices -------------------------------------------------------------------
@@ -322,8 +326,8 @@ class ListQuery(_In):
 
 FILTERS: dict[str, set[str]] = {
     "counterparties": {"responsible_id", "active", "kind"},
-    "contacts": {"responsible_id", "counterparty_id"},
-    "products": {"responsible_id"},
+    "contacts": {"responsible_id", "counterparty_id", "active"},
+    "products": {"responsible_id", "active"},
     "invoices": {"responsible_id", "counterparty_id", "contact_id", "status"},
     "payments": {"responsible_id", "counterparty_id", "invoice_id"},
     "communications": {"responsible_id", "counterparty_id", "contact_id", "kind"},
@@ -391,6 +395,7 @@ class ContactOut(_Record):
     phones: list[str] = Field(description="As entered; matched in E.164")
     emails: list[str]
     external_id: str | None
+    active: bool = Field(description="false when deactivated (e.g. deleted in 1C)")
 
 
 class ProductOut(_Record):
@@ -402,6 +407,7 @@ class ProductOut(_Record):
     currency: str
     vat_rate: str | None = Field(description='Percent ("22"); null: без НДС')
     external_id: str | None
+    active: bool = Field(description="false when deactivated (e.g. deleted in 1C)")
 
 
 class InvoiceLineOut(Answer):

@@ -9,10 +9,12 @@ RECORD_CHANGED = "record_changed"
 CREATE, UPDATE, DELETE = "create", "update", "delete"
 PASSWORD_RESET = "password_reset"  # a new instance's admin password issued again
 LOCKED_OUT = "locked_out"          # too many failed logins (from auth)
-IMPORT = "import"                  # a CSV import, one entry for all its rows (from onec)
+IMPORT = "import"                  # a CSV import or a 1C exchange file, one entry for all its rows (onec)
 REVERT = "revert"                  # a CSV import reverted (from onec)
+EXPORT = "export"                  # a 1C exchange file written (from onec)
+SETTINGS = "settings"              # the 1C exchange settings changed (from onec)
 
-ACTIONS = (CREATE, UPDATE, DELETE, PASSWORD_RESET, LOCKED_OUT, IMPORT, REVERT)
+ACTIONS = (CREATE, UPDATE, DELETE, PASSWORD_RESET, LOCKED_OUT, IMPORT, REVERT, EXPORT, SETTINGS)
 
 # the forms crm used before the vocabulary was one (still accepted from events in flight)
 LEGACY = {"created": CREATE, "updated": UPDATE, "deleted": DELETE}

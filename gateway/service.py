@@ -11,6 +11,7 @@ from gateway.dependencies import Readiness
 from gateway.openapi import build_openapi
 from gateway.routes.auth import AuthRoutes
 from gateway.routes.crm import CrmRoutes
+from gateway.routes.exchange import ExchangeRoutes
 from gateway.routes.imports import ImportRoutes
 from gateway.routes.ops import OpsRoutes
 from gateway.routes.org import OrgRoutes
@@ -30,6 +31,7 @@ class GatewayService(
     JournalRoutes,
     CrmRoutes,
     ImportRoutes,
+    ExchangeRoutes,
     ServiceBase,
 ):
     name = "gateway"

@@ -348,8 +348,9 @@ def _match_keys(work: Work, kind: R.Kind, rows: list[Any]) -> None:
     insert_rows(work.session.connection(), MatchKey.__table__, values, skip_conflicts=True)
 
 
-def _update(work: Work, kind: R.Kind, import_id: uuid.UUID, record_id: uuid.UUID, fields: dict[str, Any],
+def _update(work: Work, kind: R.Kind, import_id: uuid.UUID | None, record_id: uuid.UUID, fields: dict[str, Any],
             now: dt.datetime) -> bool:
+    """Updates a record with the given non-empty fields; with an ``import_id``, keeps what it was for a revert."""
     row = work.session.scalars(sa.select(kind.model).where(kind.model.tenant_id == work.tenant_id,
                                                            kind.model.id == record_id).with_for_update()).first()
     if row is None:
@@ -368,8 +369,9 @@ def _update(work: Work, kind: R.Kind, import_id: uuid.UUID, record_id: uuid.UUID
     row.updated_at = now
     R.flush(work)
     kind.after_write(work, row, before)
-    _record_change(work, kind, import_id, row.id, "updated",
-                   jsonable({k: before[k] for k in changes if k != "responsible_id"}), now)
+    if import_id is not None:
+        _record_change(work, kind, import_id, row.id, "updated",
+                       jsonable({k: before[k] for k in changes if k != "responsible_id"}), now)
     return True
 
 

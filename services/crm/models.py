@@ -97,6 +97,7 @@ class Contact(RecordMixin, Base):
     phones: Mapped[list[str]] = mapped_column(JSONB, default=list)
     emails: Mapped[list[str]] = mapped_column(JSONB, default=list)
     external_id: Mapped[str | None] = mapped_column(sa.String(200))
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
 
 
 class Product(RecordMixin, Base):
@@ -118,6 +119,7 @@ class Product(RecordMixin, Base):
     currency: Mapped[str] = mapped_column(sa.String(3))
     vat_rate: Mapped[Decimal | None] = mapped_column(RATE)
     external_id: Mapped[str | None] = mapped_column(sa.String(200))
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
 
 
 class Invoice(RecordMixin, Base):

@@ -60,12 +60,13 @@ class Counterparties(R.Kind):
 class Contacts(R.Kind):
     name, entity, model = "contacts", "contact", Contact
     create_schema, update_schema = ContactCreate, ContactUpdate
-    not_null = frozenset({"full_name", "phones", "emails"})
+    not_null = frozenset({"full_name", "phones", "emails", "active"})
     sort_columns = {"name": Contact.full_name, "created_at": Contact.created_at}
 
     def values(self, row: Any) -> dict[str, Any]:
         return {"full_name": row.full_name, "counterparty_id": row.counterparty_id, "position": row.position,
-                "phones": list(row.phones or []), "emails": list(row.emails or []), "external_id": row.external_id}
+                "phones": list(row.phones or []), "emails": list(row.emails or []), "external_id": row.external_id,
+                "active": row.active}
 
     def apply(self, work: Work, row: Any, data: dict[str, Any], creating: bool) -> None:
         target = data.get("counterparty_id")

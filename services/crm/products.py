@@ -22,14 +22,14 @@ def rate_text(value: Decimal | None) -> str | None:
 class Products(R.Kind):
     name, entity, model = "products", "product", Product
     create_schema, update_schema = ProductCreate, ProductUpdate
-    not_null = frozenset({"name", "price", "currency"})
+    not_null = frozenset({"name", "price", "currency", "active"})
     sort_columns = {"name": Product.name, "created_at": Product.created_at}
 
     def values(self, row: Any) -> dict[str, Any]:
         unit = {"code": row.unit_code, "name": row.unit_name} if row.unit_code else None
         return {"name": row.name, "article": row.article, "group": row.group, "unit": unit,
                 "price": row.price, "currency": row.currency, "vat_rate": rate_text(row.vat_rate),
-                "external_id": row.external_id}
+                "external_id": row.external_id, "active": row.active}
 
     def exported(self, data: dict[str, Any]) -> dict[str, Any]:
         code, name = data.pop("unit_code"), data.pop("unit_name")

@@ -24,7 +24,7 @@ from crm_shared.errors import CrmError, NotFound, Unauthenticated
 from crm_shared.events import event_data, first_delivery, forget_processed_before, handle_event
 from crm_shared.rpc import ServiceRpc, rpc
 from crm_shared.service import DatabaseServiceBase
-from services.crm import communications, imports, records
+from services.crm import communications, exchange, imports, records
 from services.crm.dependencies import Principals
 from services.crm.kinds import kind_of
 from services.crm.models import CreateRequest
@@ -126,6 +126,27 @@ class CrmService(DatabaseServiceBase):
                     cursor: str | None = None, limit: int = 2000) -> dict[str, Any]:
         """``{items, next_cursor}``: a page of the CSV export (``csv.export`` and the read scope)."""
         return imports.export_page(self._work(caller), kind_of(kind, write=True), query, cursor, limit)
+
+    # -- 1C exchange (services.crm.exchange) ---------------------------------------------
+    @domain_rpc
+    @read_only
+    def check_exchange(self, caller: dict[str, Any]) -> dict[str, Any]:
+        """The caller holds ``exchange.run``; answers who they are (for the exchange journal)."""
+        work = self._work(caller)
+        exchange.require_exchange(work)
+        return {"actor": work.actor()}
+
+    @domain_rpc
+    def apply_exchange(self, caller: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+        """``{outcomes}``: one batch of an exchange file's objects."""
+        return exchange.apply_objects(self._work(caller), batch)
+
+    @domain_rpc
+    @read_only
+    def exchange_export_page(self, caller: dict[str, Any], kind: str, window: dict[str, Any] | None = None,
+                             after: str | None = None, limit: int = 1000) -> dict[str, Any]:
+        """``{items, after}``: records changed in the window, for an exchange export."""
+        return exchange.export_page(self._work(caller), str(kind), window, after, limit)
 
     # -- for the telephony and mail services --------------------------------------------
     @domain_rpc

@@ -7,7 +7,8 @@ from crm_shared.metrics import METRICS
 
 
 def jobs() -> Any:
-    return METRICS.counter("crm_onec_jobs_total", "Jobs finished, by kind (csv_import, csv_revert) and outcome: "
+    return METRICS.counter("crm_onec_jobs_total", "Jobs finished, by kind (csv_import, csv_revert, "
+                           "exchange_import, exchange_export) and outcome: "
                            "done, expected_error (refused: rights, bad file) or error.", ("kind", "outcome"))
 
 
@@ -26,9 +27,22 @@ def batch_duration() -> Any:
 
 
 def open_jobs() -> Any:
-    return METRICS.gauge("crm_onec_open_jobs", "Import jobs queued, running or reverting (all tenants).")
+    return METRICS.gauge("crm_onec_open_jobs", "CSV and exchange jobs queued, running or reverting "
+                         "(all tenants).")
 
 
 def oldest_open_job() -> Any:
     return METRICS.gauge("crm_onec_oldest_open_job_seconds", "Age of the oldest import job not finished "
                          "(0 when there is none).")
+
+
+def exchange_objects() -> Any:
+    return METRICS.counter("crm_onec_exchange_objects_total", "1C exchange objects, by version, kind (counterparty, "
+                           "product, offer, payment, unit…) and outcome (created, updated, skipped, rejected; "
+                           "exported).", ("version", "kind", "outcome"))
+
+
+def exchange_duration() -> Any:
+    return METRICS.histogram("crm_onec_exchange_job_seconds", "Duration of a 1C exchange job's run, by version "
+                             "and direction (import, export).", ("version", "direction"),
+                             buckets=(0.5, 1, 5, 15, 60, 300, 900, 1800, 3600))

@@ -64,7 +64,8 @@ class ImportJob(Base):
 
 
 class ImportFile(Base):
-    """The uploaded file in parts of ``PART_BYTES``: a running job reads one part at a time."""
+    """A job's file in parts of ``PART_BYTES`` (a CSV or exchange upload, or an exchange export's result):
+    a running job reads or writes one part at a time."""
 
     __tablename__ = "import_files"
 
@@ -85,3 +86,98 @@ class ImportRow(Base):
     duplicate: Mapped[bool] = mapped_column(sa.Boolean)
     reason: Mapped[str | None] = mapped_column(sa.Text)
     cells: Mapped[list[str] | None] = mapped_column(JSONB)  # rejected rows only
+
+
+# -- the 1C exchange --------------------------------------------------------------------
+
+class ExchangeSettings(Base):
+    """The tenant's "Интеграция с 1С" form."""
+
+    __tablename__ = "exchange_settings"
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(32))
+    file_name: Mapped[str | None] = mapped_column(sa.String(100))
+    import_objects: Mapped[list[str]] = mapped_column(JSONB)
+    export_objects: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    overwrite: Mapped[bool] = mapped_column(sa.Boolean)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+
+
+class ExchangeJob(Base):
+    """An exchange import (its file in ``ImportFile`` while it runs) or export (the file it wrote, in
+    ``ImportFile`` until retention)."""
+
+    __tablename__ = "exchange_jobs"
+    __table_args__ = (
+        sa.Index("ix_exchange_jobs_created", "tenant_id", "created_at"),
+        sa.Index("ix_exchange_jobs_open", "tenant_id", "created_at",
+                 postgresql_where=sa.text("status IN ('queued', 'running')")),
+    )
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    actor: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    direction: Mapped[str] = mapped_column(sa.String(8))
+    version: Mapped[str] = mapped_column(sa.String(32))
+    objects: Mapped[list[str]] = mapped_column(JSONB)
+    windows: Mapped[dict[str, Any]] = mapped_column(JSONB)  # an export's object -> {since, until}
+    overwrite: Mapped[bool] = mapped_column(sa.Boolean)
+    file_name: Mapped[str | None] = mapped_column(sa.String(300))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    read: Mapped[int] = mapped_column(sa.Integer, default=0)
+    created: Mapped[int] = mapped_column(sa.Integer, default=0)
+    updated: Mapped[int] = mapped_column(sa.Integer, default=0)
+    skipped: Mapped[int] = mapped_column(sa.Integer, default=0)
+    rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
+    position: Mapped[int] = mapped_column(sa.Integer, default=0)     # objects of the file done
+    batch_no: Mapped[int] = mapped_column(sa.Integer, default=0)
+    size: Mapped[int] = mapped_column(sa.BigInteger, default=0)      # the file's bytes
+    consumed: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # bytes read at ``position``
+    file_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # counted in the quota
+    attempts: Mapped[int] = mapped_column(sa.Integer, default=0)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ExchangeLogEntry(Base):
+    """The exchange log ("Журнал обмена"): jobs started and ended, objects left out and why."""
+
+    __tablename__ = "exchange_log"
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    job_id: Mapped[uuid.UUID | None] = mapped_column(sa.Uuid)
+    at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    level: Mapped[str] = mapped_column(sa.String(8))
+    message: Mapped[str] = mapped_column(sa.Text)
+    path: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class ExchangeReference(Base):
+    """Service data from 1C (units, currencies, organisations), kept for the exchange."""
+
+    __tablename__ = "exchange_reference"
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(16), primary_key=True)
+    code: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    active: Mapped[bool] = mapped_column(sa.Boolean, default=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ExchangePeer(Base):
+    """An exchange's message numbering (EnterpriseData ``MessageNo`` / ``ReceivedNo``)."""
+
+    __tablename__ = "exchange_peers"
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    version: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    peer: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    received_no: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    sent_no: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -22,6 +22,7 @@ from nameko.dependency_providers import Config
 from nameko.timer import timer
 from pydantic import ValidationError
 
+from contracts import journal
 from contracts.imports import ExportQuery, ImportQuery, SuggestQuery
 from crm_shared.config import settings_of
 from crm_shared.db import read_only
@@ -29,11 +30,11 @@ from crm_shared.errors import CrmError, ServiceUnavailable, Unauthenticated, val
 from crm_shared.jobs import Stopping, job_timer
 from crm_shared.rpc import ClusterRpc, rpc
 from crm_shared.service import DatabaseServiceBase
-from services.onec import exports, imports
+from services.onec import exchange, exports, imports
 from services.onec import metrics as m
 from services.onec.dependencies import PagePrefetch
-from services.onec.exceptions import ValidationFailed
-from services.onec.models import ImportJob, ImportRow
+from services.onec.exceptions import Conflict, ValidationFailed
+from services.onec.models import ExchangeJob, ExchangeSettings, ImportJob, ImportRow
 from services.onec.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -178,25 +179,186 @@ class OnecService(DatabaseServiceBase):
         m.export_rows().labels(q.entity).inc(len(page["items"]))
         return {"text": text, "encoding": "utf-8", "file_name": f"{q.entity}.csv", "next": page["next_cursor"]}
 
+    # -- 1C exchange (services.onec.exchange; the crm service checks exchange.run) ---------------
+    def _exchange_caller(self, caller: Any) -> tuple[str, str, Any]:
+        tenant_id, user_id = _caller(caller)
+        return tenant_id, user_id, self.cluster.crm.check_exchange(caller).get("actor")
+
+    @domain_rpc
+    def get_exchange_settings(self, caller: dict[str, Any]) -> dict[str, Any]:
+        tenant_id, _, _ = self._exchange_caller(caller)
+        answer = exchange.settings_out(self.db.get(ExchangeSettings, tenant_id))
+        self.db.commit()
+        return answer
+
+    @domain_rpc
+    def put_exchange_settings(self, caller: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        tenant_id, user_id, actor = self._exchange_caller(caller)
+        try:
+            row = exchange.save_settings(self.db, tenant_id, user_id, data)
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+        answer = exchange.settings_out(row)
+        self.outbox.record(self.db, journal.RECORD_CHANGED, {
+            "tenant_id": tenant_id, "entity": "exchange_settings", "entity_id": tenant_id,
+            "action": journal.SETTINGS, "actor": actor, "source": "api", "request_id": None,
+            "changes": {k: v for k, v in answer.items() if k != "updated_at"}}, tenant_id, tenant_id)
+        self.db.commit()
+        return answer
+
+    @domain_rpc
+    def start_exchange_import(self, caller: dict[str, Any], query: dict[str, Any],
+                              content_b64: str) -> dict[str, Any]:
+        """``{job_id}``: the file is counted in the quota, stored, and queued."""
+        tenant_id, user_id, actor = self._exchange_caller(caller)
+        content = _content(content_b64)
+        try:
+            job, parts = exchange.new_import(self.db, tenant_id, user_id, actor, query, content)
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+        size = len(content)
+        del content
+        reservation = self.cluster.auth.reserve_storage(tenant_id, size, f"1c import {job.id}")
+        try:
+            self.db.add(job)
+            for part in parts:
+                self.db.add(part)
+                self.db.flush()
+            self.db.commit()
+        except Exception:
+            self.db.rollback()
+            self.cluster.auth.release_storage(reservation)
+            raise
+        self.cluster.auth.commit_storage(reservation, size)
+        return {"job_id": str(job.id)}
+
+    @domain_rpc
+    def start_exchange_export(self, caller: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        tenant_id, user_id, actor = self._exchange_caller(caller)
+        try:
+            job = exchange.new_export(self.db, tenant_id, user_id, actor, data)
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+        self.db.add(job)
+        self.db.commit()
+        return {"job_id": str(job.id)}
+
+    @domain_rpc
+    def get_exchange_job(self, caller: dict[str, Any], job_id: str) -> dict[str, Any]:
+        tenant_id, _, _ = self._exchange_caller(caller)
+        answer = exchange.job_out(exchange.visible_job(self.db, tenant_id, job_id))
+        self.db.commit()
+        return answer
+
+    @domain_rpc
+    def exchange_file_part(self, caller: dict[str, Any], job_id: str, part: int = 0) -> dict[str, Any]:
+        """``{data (base64), file_name, next}``: one part of an export's file (next: the part after, or None)."""
+        tenant_id, _, _ = self._exchange_caller(caller)
+        job = exchange.visible_job(self.db, tenant_id, job_id)
+        if job.direction != "export" or job.status != "done":
+            raise Conflict("only a finished export has a file", code="not_finished")
+        data = exchange.file_part(self.db, job, int(part)) or b""
+        following = exchange.file_part(self.db, job, int(part) + 1) is not None
+        self.db.commit()
+        return {"data": base64.b64encode(data).decode(), "file_name": job.file_name or "exchange.xml",
+                "next": int(part) + 1 if following else None}
+
+    @domain_rpc
+    def exchange_log(self, caller: dict[str, Any], query: dict[str, Any] | None = None) -> dict[str, Any]:
+        tenant_id, _, _ = self._exchange_caller(caller)
+        try:
+            answer = exchange.list_log(self.db, tenant_id, query)
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+        self.db.commit()
+        return answer
+
     # -- the job runner ---------------------------------------------------------------------
     @job_timer(interval=1)
     def run_jobs(self) -> None:
-        """Runs open jobs, one at a time, until none is left or the service stops."""
+        """Runs open jobs (CSV, then exchange), one at a time, until none is left or the service stops."""
         settings = self.settings
         self._observe_open_jobs()
         while not self.stopping():
             job = imports.claim(self.db, settings.ONEC_JOB_LEASE_SECONDS)
             self.db.commit()
-            if job is None:
-                return
-            self._run(job, settings)
+            if job is not None:
+                self._run(job, settings)
+                self.db.commit()
+                continue
+            exchange_job = exchange.claim(self.db, settings.ONEC_JOB_LEASE_SECONDS)
             self.db.commit()
+            if exchange_job is None:
+                return
+            self._run_exchange(exchange_job, settings)
+            self.db.commit()
+
+    def _run_exchange(self, job: ExchangeJob, settings: Settings) -> None:
+        kind = f"exchange_{job.direction}"
+        crm = self.cluster.with_timeout(settings.ONEC_BATCH_TIMEOUT_SECONDS).crm
+        started = time.perf_counter()
+
+        def counted(object_kind: str, outcome: str, n: int) -> None:
+            m.exchange_objects().labels(job.version, object_kind, outcome).inc(n)
+        try:
+            if job.direction == "import":
+                run = exchange.ImportRun(self.db, job, crm, self.db.commit, self.stopping,
+                                         settings.ONEC_JOB_LEASE_SECONDS, on_objects=counted)
+                if not run.run():
+                    job.lease_until = None
+                    return
+            else:
+                exchange.run_export(self.db, job, crm, self.db.commit, on_objects=counted)
+            exchange.finish(self.db, job, self.outbox)
+            self.db.commit()
+            self._release_exchange_file(job)
+            m.jobs().labels(kind, "done").inc()
+            m.exchange_duration().labels(job.version, job.direction).observe(time.perf_counter() - started)
+        except ServiceUnavailable as exc:
+            self.db.rollback()
+            job = self.db.get(ExchangeJob, (job.tenant_id, job.id))
+            job.attempts += 1
+            if job.attempts >= settings.ONEC_JOB_MAX_ATTEMPTS:
+                self._fail_exchange(job, kind, f"gave up after {job.attempts} tries: {exc}", "error")
+            else:
+                job.lease_until = imports.utcnow() + dt.timedelta(seconds=min(300, 2 ** job.attempts))
+                log.warning("exchange job %s waits for the crm service (try %s): %s", job.id, job.attempts, exc)
+        except CrmError as exc:
+            self.db.rollback()
+            self._fail_exchange(self.db.get(ExchangeJob, (job.tenant_id, job.id)), kind, str(exc), "expected_error")
+        except Exception as exc:  # noqa: BLE001 - a job must end, whatever broke
+            log.exception("exchange job %s failed", job.id)
+            self.db.rollback()
+            self._fail_exchange(self.db.get(ExchangeJob, (job.tenant_id, job.id)), kind,
+                                f"unexpected error: {type(exc).__name__}", "error")
+
+    def _fail_exchange(self, job: ExchangeJob | None, kind: str, message: str, outcome: str) -> None:
+        if job is None:
+            return
+        exchange.fail(self.db, job, message)
+        self.db.commit()
+        m.jobs().labels(kind, outcome).inc()
+        self._release_exchange_file(job)
+
+    def _release_exchange_file(self, job: ExchangeJob) -> None:
+        if not job.file_bytes:
+            return
+        try:
+            self.cluster.auth.release_stored(job.tenant_id, job.file_bytes, f"1c-import:{job.id}")
+        except CrmError as exc:
+            log.warning("could not release the storage of exchange import %s yet: %s", job.id, exc)
+            return
+        job.file_bytes = 0
+        self.db.commit()
 
     def _observe_open_jobs(self) -> None:
         count, oldest = self.db.execute(sa.select(sa.func.count(), sa.func.min(ImportJob.created_at)).where(
             ImportJob.status.in_(imports.OPEN))).one()
+        more, oldest_exchange = self.db.execute(sa.select(sa.func.count(), sa.func.min(ExchangeJob.created_at)).where(
+            ExchangeJob.status.in_(exchange.OPEN))).one()
         self.db.commit()
-        m.open_jobs().set(int(count or 0))
+        oldest = min((t for t in (oldest, oldest_exchange) if t is not None), default=None)
+        m.open_jobs().set(int(count or 0) + int(more or 0))
         age = (dt.datetime.now(dt.timezone.utc) - oldest).total_seconds() if oldest else 0.0
         m.oldest_open_job().set(max(0.0, age))
 

@@ -81,7 +81,8 @@ def record_lockout(session: Session, event: dict[str, Any]) -> None:
     ))
 
 
-RECORD_ACTIONS = {journal.CREATE, journal.UPDATE, journal.DELETE, journal.IMPORT, journal.REVERT}
+RECORD_ACTIONS = {journal.CREATE, journal.UPDATE, journal.DELETE, journal.IMPORT, journal.REVERT, journal.EXPORT,
+                  journal.SETTINGS}
 
 
 def record_change(session: Session, source: str, event: dict[str, Any]) -> None:

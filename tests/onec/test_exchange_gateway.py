@@ -1,0 +1,424 @@
+"""The 1C exchange through the HTTP gateway against the whole suite:
+EnterpriseData 1.8 and CommerceML 2 files (the project's own fixtures, in
+UTF-8 and windows-1251, with and without namespaces, zipped), bad objects
+mixed with good ones, overwrite on and off, deletions, an idempotent
+re-import, a message sent again, exports validated against the official
+XSDs (where ``../shared/1c`` is present), rights, the log, and a runner
+that dies mid-import."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import pathlib
+import uuid
+import zipfile
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from lxml import etree
+from nameko.standalone.rpc import ClusterRpcProxy
+from sqlalchemy.orm import Session
+
+from crm_shared.db import make_engine
+from crm_shared.testing import Api, Instance, error_of, wait_for
+from services.onec import exchange
+from services.onec.models import ExchangeJob, ImportFile
+
+SHARED = pathlib.Path(__file__).resolve().parents[3] / "shared" / "1c"
+ED_NS = "http://v8.1c.ru/edi/edi_stnd/EnterpriseData/1.8"
+
+
+def ed_message(body: str, message_no: int | None = None, sender: str = "BP") -> str:
+    confirmation = (f"<msg:Confirmation><msg:ExchangePlan>СинхронизацияДанныхЧерезУниверсальныйФормат"
+                    f"</msg:ExchangePlan><msg:To>CRM</msg:To><msg:From>{sender}</msg:From>"
+                    f"<msg:MessageNo>{message_no}</msg:MessageNo><msg:ReceivedNo>0</msg:ReceivedNo>"
+                    f"</msg:Confirmation>") if message_no is not None else ""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<Message xmlns:msg="http://www.1c.ru/SSL/Exchange/Message">'
+            f"<msg:Header><msg:Format>{ED_NS}</msg:Format><msg:CreationDate>2026-11-30T10:00:00</msg:CreationDate>"
+            f"{confirmation}<msg:AvailableVersion>1.8</msg:AvailableVersion></msg:Header>"
+            f'<Body xmlns="{ED_NS}">{body}</Body></Message>')
+
+
+def ed_party(ref: str, name: str, inn: str, kpp: str | None = "770701001", email: str | None = None) -> str:
+    info = (f"<КонтактнаяИнформация><Строка><ВидКонтактнойИнформации>АдресЭлектроннойПочты"
+            f"</ВидКонтактнойИнформации><ЗначенияПолей>{email}</ЗначенияПолей></Строка></КонтактнаяИнформация>"
+            if email else "")
+    return (f"<Справочник.Контрагенты><КлючевыеСвойства><Ссылка>{ref}</Ссылка><Наименование>{name}</Наименование>"
+            f"<ИНН>{inn}</ИНН>{f'<КПП>{kpp}</КПП>' if kpp else ''}"
+            f"<ЮридическоеФизическоеЛицо>ЮридическоеЛицо</ЮридическоеФизическоеЛицо></КлючевыеСвойства>{info}"
+            f"</Справочник.Контрагенты>")
+
+
+def ed_product(ref: str, name: str, article: str, vat: str = "НДС20") -> str:
+    return (f"<Справочник.Номенклатура><КлючевыеСвойства><Ссылка>{ref}</Ссылка><Наименование>{name}</Наименование>"
+            f"<Артикул>{article}</Артикул></КлючевыеСвойства><ТипНоменклатуры>Товар</ТипНоменклатуры>"
+            f"<ЕдиницаИзмерения><ДанныеКлассификатора><Код>796</Код><Наименование>шт</Наименование>"
+            f"</ДанныеКлассификатора></ЕдиницаИзмерения><СтавкаНДС>{vat}</СтавкаНДС></Справочник.Номенклатура>")
+
+
+SERVICE_DATA = (
+    "<Справочник.ЕдиницыИзмерения><КлючевыеСвойства><Ссылка>7b1d0000-0000-4000-8000-000000000796</Ссылка>"
+    "<ДанныеКлассификатора><Код>796</Код><Наименование>шт</Наименование></ДанныеКлассификатора>"
+    "</КлючевыеСвойства><НаименованиеПолное>Штука</НаименованиеПолное></Справочник.ЕдиницыИзмерения>"
+    "<Справочник.Валюты><КлючевыеСвойства><Ссылка>7b1d0000-0000-4000-8000-000000000643</Ссылка>"
+    "<ДанныеКлассификатора><Код>643</Код><Наименование>руб.</Наименование></ДанныеКлассификатора>"
+    "</КлючевыеСвойства></Справочник.Валюты>"
+    "<Справочник.Организации><КлючевыеСвойства><Ссылка>7b1d0000-0000-4000-8000-00000000a001</Ссылка>"
+    "<Наименование>ООО Ромашка</Наименование><ИНН>7701234567</ИНН><КПП>770101001</КПП>"
+    "<ЮридическоеФизическоеЛицо>ЮридическоеЛицо</ЮридическоеФизическоеЛицо></КлючевыеСвойства>"
+    "</Справочник.Организации>")
+
+
+def ed_payment(ref: str, party_ref: str, amount: str, number: str) -> str:
+    return (f"<Документ.ПБДСРасчетыСКонтрагентами><КлючевыеСвойства><Ссылка>{ref}</Ссылка>"
+            f"<Дата>2026-11-20T12:00:00</Дата><Номер>{number}</Номер><Организация><Наименование>ООО Ромашка"
+            f"</Наименование><ЮридическоеФизическоеЛицо>ЮридическоеЛицо</ЮридическоеФизическоеЛицо></Организация>"
+            f"</КлючевыеСвойства><ОбщиеДанные><ДатаВыписки>2026-11-20</ДатаВыписки><Валюта><ДанныеКлассификатора>"
+            f"<Код>643</Код></ДанныеКлассификатора></Валюта><Сумма>{amount}</Сумма>"
+            f"<НазначениеПлатежа>Оплата по счету</НазначениеПлатежа></ОбщиеДанные>"
+            f"<ВидРасчетов>СПокупателем</ВидРасчетов><Контрагент><Ссылка>{party_ref}</Ссылка>"
+            f"<Наименование>?</Наименование><ЮридическоеФизическоеЛицо>ЮридическоеЛицо</ЮридическоеФизическоеЛицо>"
+            f"</Контрагент><РасшифровкаПлатежа><Строка><Сумма>{amount}</Сумма></Строка></РасшифровкаПлатежа>"
+            f"</Документ.ПБДСРасчетыСКонтрагентами>")
+
+
+def ed_deletion(kind: str, ref: str) -> str:
+    return (f"<УдалениеОбъекта><СсылкаНаОбъект><СсылкаНаОбъект><{kind}Ссылка>{ref}</{kind}Ссылка>"
+            f"</СсылкаНаОбъект></СсылкаНаОбъект></УдалениеОбъекта>")
+
+
+def cml(body: str, namespace: str | None = "urn:1C.ru:commerceml_2", encoding: str = "UTF-8") -> bytes:
+    ns = f' xmlns="{namespace}"' if namespace else ""
+    text = (f'<?xml version="1.0" encoding="{encoding}"?>\n<КоммерческаяИнформация{ns} ВерсияСхемы="2.10" '
+            f'ДатаФормирования="2026-11-30T10:00:00" Ид="root-1">{body}</КоммерческаяИнформация>')
+    return text.encode("windows-1251" if encoding.lower() == "windows-1251" else "utf-8")
+
+
+def upload(api: Api, content: bytes | str, status: int = 202, **params: Any) -> Any:
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    resp = api.call("POST", "/exchange/import", params=params, data=data,
+                    headers={"Content-Type": "application/xml"})
+    assert resp.status_code == status, resp.text
+    return resp.json()
+
+
+def finished(api: Api, job_id: str) -> dict[str, Any]:
+    return dict(wait_for(lambda: (j := api.ok("GET", f"/exchange/jobs/{job_id}"))["status"] in ("done", "failed")
+                         and j, timeout=90, message=f"exchange job {job_id}"))
+
+
+def run(api: Api, content: bytes | str, **params: Any) -> dict[str, Any]:
+    job = finished(api, upload(api, content, **params)["job_id"])
+    assert job["status"] == "done", job
+    return job
+
+
+def counts(job: dict[str, Any]) -> tuple[int, ...]:
+    return job["read"], job["created"], job["updated"], job["skipped"], job["rejected"]
+
+
+def log_of(api: Api, job_id: str) -> list[dict[str, Any]]:
+    return list(api.ok("GET", "/exchange/log", job_id=job_id, limit=500)["items"])
+
+
+def one(api: Api, path: str, **query: Any) -> dict[str, Any]:
+    items = api.ok("GET", path, **query)["items"]
+    assert len(items) == 1, items
+    return dict(items[0])
+
+
+@pytest.fixture(scope="module")
+def inst(suite: Any) -> Instance:
+    return Instance(suite)
+
+
+def test_versions_and_the_exchange_form(inst):
+    api = inst.admin
+    versions = api.ok("GET", "/exchange/versions")["items"]
+    assert [v["id"] for v in versions] == ["enterprisedata-1.8", "commerceml-2.10"]
+    assert versions[0]["import_objects"] == ["payments", "products", "counterparties", "service_data"]
+    assert "Контрагенты" in versions[0]["description"]
+    assert api.ok("GET", "/exchange/settings")["import_objects"] == []
+    form = {"version": "enterprisedata-1.8", "file_name": "crm.xml", "import_objects": ["counterparties"],
+            "export_objects": {"invoices": {"since": "2026-01-01T00:00:00Z", "until": "2026-12-31T00:00:00Z"}},
+            "overwrite": True}
+    saved = api.ok("PUT", "/exchange/settings", form)
+    assert saved["overwrite"] is True and saved["export_objects"]["invoices"]["since"].startswith("2026-01-01")
+    assert api.ok("GET", "/exchange/settings")["file_name"] == "crm.xml"
+    error_of(api.call("PUT", "/exchange/settings", json={**form, "export_objects": {"contacts": {}}}), 422,
+             "validation_failed")
+    entry = api.ok("GET", "/journal", entity="exchange_settings")["items"][0]
+    assert entry["action"] == "settings" and entry["changes"]["version"] == "enterprisedata-1.8"
+    api.ok("PUT", "/exchange/settings", {"version": "enterprisedata-1.8"})
+
+
+def test_enterprisedata_loads_objects_reports_bad_ones_and_respects_overwrite(inst):
+    api = inst.admin
+    a, b, p = (str(uuid.uuid4()) for _ in range(3))
+    body = (SERVICE_DATA + ed_party(a, "ООО Лютик", "7707654321", email="buh@lutik.example")
+            + ed_party(b, "ООО Кривой ИНН", "7707654322")  # a wrong check digit
+            + ed_product(p, "Болт М8", "ED-A-100")
+            + ed_payment(str(uuid.uuid4()), a, "1440.00", "ПП-77")
+            + "<Справочник.Склады><КлючевыеСвойства><Наименование>Основной</Наименование></КлючевыеСвойства>"
+              "</Справочник.Склады>")
+    job = run(api, ed_message(body), file_name="from-bp.xml")
+    # 3 service data, 2 counterparties (+1 the payment points at), 1 product, 1 payment, 1 unknown object
+    assert counts(job) == (9, 6, 0, 2, 1), job
+    party = one(api, "/counterparties", q="Лютик")
+    assert (party["external_id"], party["inn"], party["kpp"], party["emails"]) == (
+        a, "7707654321", "770701001", ["buh@lutik.example"])
+    product = one(api, "/products", q="ED-A-100")
+    assert (product["external_id"], product["vat_rate"], product["unit"]) == (p, "20", {"code": "796", "name": "шт"})
+    payment = one(api, "/payments", counterparty_id=party["id"])
+    assert (payment["amount"], payment["number"], payment["currency"]) == ("1440.00", "ПП-77", "RUB")
+    entries = log_of(api, job["id"])
+    rejected = [e for e in entries if e["level"] == "warning"]
+    assert len(rejected) == 1 and "inn" in rejected[0]["message"].lower()
+    assert rejected[0]["path"] == "Message/Body/Справочник.Контрагенты[2]"
+    assert any(e["path"] == "Message/Body/Справочник.Склады[1]" for e in entries)
+    assert entries[0]["message"].startswith("import done")
+
+    # the same file again changes nothing
+    again = run(api, ed_message(body))
+    assert (again["created"], again["updated"]) == (0, 0) and again["rejected"] == 1
+    assert api.ok("GET", "/counterparties/count", q="Лютик")["count"] == 1
+    assert api.ok("GET", "/payments/count", counterparty_id=party["id"])["count"] == 1
+
+    # found records change only with overwrite on; a counterparty found by ИНН+КПП takes the 1C identifier
+    renamed = ed_message(ed_party(a, "ООО Лютик и К", "7707654321") + ed_party(str(uuid.uuid4()), "Тот же ИНН",
+                                                                            "7707654321"))
+    off = run(api, renamed, objects="counterparties", overwrite="false")
+    assert (off["updated"], off["skipped"]) == (0, 2)
+    on = run(api, renamed, objects="counterparties", overwrite="true")
+    assert (on["updated"], on["skipped"]) == (2, 0), log_of(api, on["id"])
+    assert api.ok("GET", f"/counterparties/{party['id']}")["name"] == "Тот же ИНН"
+
+    # a deletion deactivates, and a deletion of something unknown is skipped
+    gone = run(api, ed_message(ed_deletion("Номенклатура", p) + ed_deletion("Контрагенты", str(uuid.uuid4()))),
+               objects="products,counterparties")
+    assert (gone["updated"], gone["skipped"]) == (1, 1)
+    assert api.ok("GET", f"/products/{product['id']}")["active"] is False
+    assert api.ok("GET", "/products/count", q="ED-A-100", active="true")["count"] == 0
+    journal = api.ok("GET", "/journal", entity="exchange", entity_id=job["id"])["items"][0]
+    assert journal["action"] == "import" and journal["changes"]["created"] == 6
+
+
+def test_a_message_sent_again_is_recognised(inst):
+    api = inst.admin
+    body = ed_party(str(uuid.uuid4()), "ООО Нумерация", "7728168971", "772801001")
+    first = run(api, ed_message(body, message_no=5, sender="BP-numbering"))
+    assert first["created"] == 1
+    again = run(api, ed_message(body + ed_party(str(uuid.uuid4()), "Новый", "7704211201", None), message_no=5,
+                                sender="BP-numbering"))
+    assert again["read"] == 0 and "received already" in log_of(api, again["id"])[-2]["message"]
+    later = run(api, ed_message(body, message_no=6, sender="BP-numbering"))
+    assert (later["read"], later["skipped"]) == (1, 1)
+
+
+CATALOGUE = (
+    "<Классификатор><Ид>cls-1</Ид><Наименование>Классификатор</Наименование><Группы><Группа><Ид>g-1</Ид>"
+    "<Наименование>Крепёж</Наименование><Группы><Группа><Ид>g-2</Ид><Наименование>Болты</Наименование>"
+    "</Группа></Группы></Группа></Группы><ЕдиницыИзмерения><ЕдиницаИзмерения><Ид>u-796</Ид><Код>796</Код>"
+    "<НаименованиеКраткое>шт</НаименованиеКраткое><НаименованиеПолное>Штука</НаименованиеПолное>"
+    "</ЕдиницаИзмерения></ЕдиницыИзмерения></Классификатор>"
+    "<Каталог СодержитТолькоИзменения=\"false\"><Ид>cat-1</Ид><ИдКлассификатора>cls-1</ИдКлассификатора>"
+    "<Наименование>Каталог</Наименование><Товары>"
+    "<Товар><Ид>cml-p-1</Ид><НомерВерсии>AAAA</НомерВерсии><ПометкаУдаления>false</ПометкаУдаления>"
+    "<Артикул>CML-1</Артикул><Наименование>Болт М10 оцинкованный</Наименование>"
+    "<БазоваяЕдиница Код=\"796\" НаименованиеПолное=\"Штука\">шт</БазоваяЕдиница><Группы><Ид>g-2</Ид></Группы>"
+    "<СтавкиНалогов><СтавкаНалога><Наименование>НДС</Наименование><Ставка>10</Ставка></СтавкаНалога>"
+    "</СтавкиНалогов></Товар>"
+    "<Товар><Ид>cml-p-2</Ид><Артикул>CML-2</Артикул><Наименование>Гайка снятая</Наименование>"
+    "<БазоваяЕдиница Код=\"796\">шт</БазоваяЕдиница><ПометкаУдаления>true</ПометкаУдаления></Товар>"
+    "<Товар><Артикул>CML-3</Артикул><Наименование>Без Ид</Наименование></Товар>"
+    "</Товары></Каталог>")
+OFFERS = (
+    "<ПакетПредложений СодержитТолькоИзменения=\"false\"><Ид>cat-1#</Ид><Наименование>Пакет</Наименование>"
+    "<ИдКаталога>cat-1</ИдКаталога><ТипыЦен><ТипЦены><Ид>price-1</Ид><Наименование>Розница</Наименование>"
+    "<Валюта>руб</Валюта></ТипЦены></ТипыЦен><Предложения>"
+    "<Предложение><Ид>cml-p-1#var-1</Ид><Наименование>Болт</Наименование><Цены><Цена>"
+    "<ИдТипаЦены>price-1</ИдТипаЦены><ЦенаЗаЕдиницу>12,50</ЦенаЗаЕдиницу></Цена></Цены>"
+    "<Количество>100</Количество></Предложение>"
+    "<Предложение><Ид>unknown-product</Ид><Цены><Цена><ЦенаЗаЕдиницу>1</ЦенаЗаЕдиницу></Цена></Цены>"
+    "</Предложение></Предложения></ПакетПредложений>")
+
+
+def test_commerceml_catalogue_and_offers_in_any_namespace_encoding_and_zipped(inst):
+    api = inst.admin
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:  # offers first in the archive: the catalogue is read first anyway
+        z.writestr("offers0_1.xml", cml(OFFERS, "urn:1C.ru:commerceml_210"))
+        z.writestr("import0_1.xml", cml(CATALOGUE, None, "windows-1251"))
+    resp = api.call("POST", "/exchange/import", params={"version": "commerceml-2.10"}, data=archive.getvalue(),
+                    headers={"Content-Type": "application/zip"})
+    assert resp.status_code == 202, resp.text
+    job = finished(api, resp.json()["job_id"])
+    assert job["status"] == "done", job
+    # the unit (known from the EnterpriseData test: skipped), 3 products (one marked for deletion and
+    # unknown: skipped; one without Ид: rejected), 2 offers (one for an unknown product: rejected)
+    assert counts(job) == (6, 1, 1, 2, 2), log_of(api, job["id"])
+    bolt = one(api, "/products", q="CML-1")
+    assert (bolt["name"], bolt["group"], bolt["vat_rate"], bolt["price"], bolt["external_id"]) == (
+        "Болт М10 оцинкованный", "Болты", "10", "12.50", "cml-p-1")
+    assert api.ok("GET", "/products/count", q="CML-2")["count"] == 0  # marked for deletion, never loaded
+    assert api.ok("GET", "/products/count", q="Без Ид")["count"] == 0
+    # namespace _205 and a BOM, with the offer alone
+    bom = b"\xef\xbb\xbf" + cml(OFFERS.replace("12,50", "13.00"), "urn:1C.ru:commerceml_205")
+    again = run(api, bom, version="commerceml-2.10", objects="products")
+    assert (again["updated"], again["rejected"]) == (1, 1)
+    assert one(api, "/products", q="CML-1")["price"] == "13.00"
+    # marked for deletion later: deactivated (a changes-only catalogue leaves the rest alone)
+    marked = CATALOGUE.replace("<ПометкаУдаления>false</ПометкаУдаления>", "<ПометкаУдаления>true</ПометкаУдаления>")
+    marked = marked.replace('СодержитТолькоИзменения="false"', 'СодержитТолькоИзменения="true"')
+    gone = run(api, cml(marked), version="commerceml-2.10", objects="products")
+    assert gone["updated"] == 1 and one(api, "/products", q="CML-1")["active"] is False
+
+
+def test_commerceml_documents_bring_counterparties_contacts_and_payments(inst):
+    api = inst.admin
+    party = ("<Контрагенты><Контрагент><Ид>cml-c-1</Ид><Наименование>ООО Документ</Наименование>"
+             "<ОфициальноеНаименование>ООО «Документ»</ОфициальноеНаименование><ИНН>7802345676</ИНН>"
+             "<КПП>780201001</КПП><Контакты><Контакт><Тип>Почта</Тип><Значение>doc@example.ru</Значение>"
+             "</Контакт></Контакты><Представители><Представитель><Ид>cml-r-1</Ид><Наименование>Петров Пётр"
+             "</Наименование><Контакты><Контакт><Тип>Телефон рабочий</Тип><Значение>+7 812 000-00-01</Значение>"
+             "</Контакт></Контакты><Отношение>Контактное лицо</Отношение></Представитель></Представители>"
+             "<Роль>Плательщик</Роль></Контрагент></Контрагенты>")
+    doc = (f"<Документ><Ид>cml-pay-1</Ид><Номер>ПП-5</Номер><Дата>2026-11-25</Дата><ХозОперация>Выплата "
+           f"безналичных денег</ХозОперация><Роль>Получатель</Роль><Валюта>RUB</Валюта><Курс>1</Курс>"
+           f"<Сумма>500.00</Сумма>{party}</Документ>")
+    job = run(api, cml(doc), version="commerceml-2.10")
+    assert counts(job) == (3, 3, 0, 0, 0), [e["message"] for e in log_of(api, job["id"])]
+    found = one(api, "/counterparties", q="ООО Документ")
+    contact = one(api, "/contacts", counterparty_id=found["id"])
+    assert (contact["full_name"], contact["phones"], contact["external_id"]) == (
+        "Петров Пётр", ["+7 812 000-00-01"], "cml-r-1")
+    assert one(api, "/payments", counterparty_id=found["id"])["amount"] == "500.00"
+    assert run(api, cml(doc), version="commerceml-2.10")["created"] == 0
+
+
+def _ed_schema() -> Any:
+    import xmlschema
+    xsd = SHARED / "xsd"
+    return xmlschema.XMLSchema11(str(xsd / "ed18_body_wrapper.xsd"), locations=[
+        ("http://www.1c.ru/SSL/Exchange/Message", str(xsd / "ExchangeMessage.xsd"))])
+
+
+def _download(api: Api, job: dict[str, Any]) -> bytes:
+    resp = api.call("GET", job["download_url"].removeprefix("/api/v1"))
+    assert resp.status_code == 200, resp.text
+    assert resp.content.startswith(b"\xef\xbb\xbf")  # UTF-8 with a BOM, as 1C expects
+    return resp.content
+
+
+def test_exports_validate_against_the_official_schemas_and_round_trip(inst, suite):
+    api = inst.admin
+    party = api.ok("POST", "/counterparties", {"name": "ООО Экспорт", "inn": "7736207543", "kpp": "773601001",
+                                               "emails": ["exp@example.ru"]}, status=201)
+    contact = api.ok("POST", "/contacts", {"full_name": "Сидоров Экспорт", "counterparty_id": party["id"]},
+                     status=201)
+    product = api.ok("POST", "/products", {"name": "Товар экспорта", "article": "EXP-1", "price": "100.00",
+                                           "vat_rate": "20"}, status=201)
+    api.ok("POST", "/invoices", {"counterparty_id": party["id"], "contact_id": contact["id"],
+                                 "lines": [{"product_id": product["id"], "quantity": "3"}]}, status=201)
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=10)).isoformat()
+    ed = finished(api, api.ok("POST", "/exchange/export", {"version": "enterprisedata-1.8", "since": since},
+                              status=202)["job_id"])
+    assert ed["status"] == "done" and ed["download_url"], ed
+    content = _download(api, ed)
+    root = etree.fromstring(content)
+    body = root.find(f"{{{ED_NS}}}Body")
+    names = [etree.QName(el).localname for el in body]
+    assert "Документ.СчетПокупателю" in names and "Справочник.Номенклатура" in names
+    cml_job = finished(api, api.ok("POST", "/exchange/export", {"version": "commerceml-2.10", "since": since},
+                                   status=202)["job_id"])
+    cml_content = _download(api, cml_job)
+    assert "Сидоров Экспорт" in cml_content.decode("utf-8-sig")
+    # a window that ends before the records were written exports none of them
+    empty = finished(api, api.ok("POST", "/exchange/export", {"objects": ["products"],
+                                                              "until": "2020-01-01T00:00:00Z"}, status=202)["job_id"])
+    assert empty["read"] == 0
+    if SHARED.is_dir():
+        errors = list(_ed_schema().iter_errors(body))
+        assert not errors, errors[0]
+        import xmlschema
+        cml_errors = list(xmlschema.XMLSchema(str(SHARED / "xsd" / "cml210_debrsky.xsd")).iter_errors(
+            io.BytesIO(cml_content)))
+        assert not cml_errors, cml_errors[0]
+    # the exported message loads into a fresh tenant with the same records
+    fresh = Instance(suite).admin
+    loaded = run(fresh, content, objects="counterparties,products")
+    assert loaded["rejected"] == 0, log_of(fresh, loaded["id"])
+    twin = one(fresh, "/counterparties", q="ООО Экспорт")
+    assert (twin["name"], twin["kpp"], twin["external_id"]) == ("ООО Экспорт", "773601001", party["id"])
+    copy = one(fresh, "/products", q="EXP-1")
+    assert (copy["name"], copy["vat_rate"], copy["external_id"]) == ("Товар экспорта", "20", product["id"])
+
+
+def test_rights(inst):
+    plain = inst.staff("exchangeplain", inst.department("Отдел обмена"), inst.role_id("employee"))
+    error_of(plain.call("GET", "/exchange/settings"), 403, "forbidden")
+    error_of(plain.call("POST", "/exchange/import", data=ed_message("").encode(),
+                        headers={"Content-Type": "application/xml"}), 403, "forbidden")
+    error_of(plain.call("GET", "/exchange/log"), 403, "forbidden")
+    assert plain.ok("GET", "/exchange/versions")["items"]
+    error_of(inst.admin.call("POST", "/exchange/import", data=b"not xml at all",
+                             headers={"Content-Type": "application/xml"}), 422, "unreadable_file")
+    broken = finished(inst.admin, upload(inst.admin, "<Message><Body><oops></Message>")["job_id"])
+    assert broken["status"] == "failed" and "cannot be read" in broken["error"]
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/1c is absent: the real 1C samples are not here")
+def test_every_real_sample_imports(inst):
+    api = inst.admin
+    for path in sorted((SHARED / "samples").glob("*/*.xml")) + sorted((SHARED / "handmade").glob("*.xml")):
+        version = "enterprisedata-1.8" if path.name.startswith("ed18") else "commerceml-2.10"
+        job = run(api, path.read_bytes(), version=version, overwrite="true")
+        assert job["read"] == job["created"] + job["updated"] + job["skipped"] + job["rejected"], (path, job)
+
+
+def test_a_runner_that_dies_mid_import_is_resumed_without_duplicates(inst, suite):
+    """The runner applies a batch in crm, then dies before recording it; the service resumes the job."""
+    api = inst.admin
+    refs = [str(uuid.uuid4()) for _ in range(2500)]
+    body = "".join(ed_party(r, f"Контрагент возобновления {i:05d}", "7707083893", f"77{i:05d}01"[:9])
+                   for i, r in enumerate(refs))
+    engine = make_engine(suite.by_name["onec"].config["DATABASE_URL"], pool_size=1)
+    content = ed_message(body).encode()
+    with Session(engine) as session, ClusterRpcProxy({"AMQP_URI": suite.containers.amqp_uri}, timeout=60) as rpc:
+        job, parts = exchange.new_import(session, api.tenant_id, api.user_id, None,
+                                         {"objects": ["counterparties"]}, content)
+        job.status, job.lease_until = "running", dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+        session.add_all([job, *parts])
+        session.commit()
+
+        class Dies(Exception):
+            pass
+
+        class DyingCrm:
+            calls = 0
+
+            def apply_exchange(self, caller: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+                answer = rpc.crm.apply_exchange(caller, batch)
+                self.calls += 1
+                if self.calls == 2:
+                    raise Dies()  # batch 1 is applied in crm, never recorded here
+                return dict(answer)
+
+        with pytest.raises(Dies):
+            exchange.ImportRun(session, job, DyingCrm(), session.commit).run()  # type: ignore[arg-type]
+        session.rollback()
+        stored = session.get(ExchangeJob, (job.tenant_id, job.id))
+        assert stored is not None
+        assert (stored.position, stored.batch_no, stored.created) == (1000, 1, 1000)
+        stored.lease_until = None  # the lease ran out: the service's runner takes it over
+        session.commit()
+        job_id = str(job.id)
+    done = finished(api, job_id)
+    assert counts(done) == (2500, 2500, 0, 0, 0), done
+    assert api.ok("GET", "/counterparties/count", q="возобновления")["count"] == 2500
+    with Session(engine) as session:
+        assert session.scalar(sa.select(sa.func.count()).select_from(ImportFile).where(
+            ImportFile.job_id == uuid.UUID(job_id))) == 0
+    engine.dispose()
+
