@@ -327,6 +327,9 @@ class TokenState(DependencyProvider):
         def client_ip(self, request: Any) -> str:
             return client_ip(request, self._provider.trusted_hops)
 
+        def verify(self, token: str) -> Claims:
+            return self._provider.store.verify(token)
+
     def get_dependency(self, worker_ctx: Any) -> "TokenState.Handle":
         return TokenState.Handle(self)
 

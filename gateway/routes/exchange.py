@@ -4,10 +4,18 @@ The onec service runs them; ``exchange.run`` is needed for all but the
 versions list (the crm service checks it).
 
 An import's file (XML, or a zip of XML files) is the request body, up to
-``GATEWAY_IMPORT_MAX_BYTES``. An export's file is streamed part by part."""
+``GATEWAY_IMPORT_MAX_BYTES``. An export's file is streamed part by part.
+
+``/api/v1/exchange/1c`` is the CommerceML HTTP protocol (``services.onec.site_exchange``)
+with 1C's own conventions: plain-text answers (``success`` / ``progress`` /
+``failure`` and a reason), HTTP Basic at ``mode=checkauth`` with the user
+``<product code>\\<login>``, then a cookie. The login at checkauth is a normal
+login (throttled, journalled), whose session ends at once: the exchange
+session is the cookie's, and it holds no seat."""
 from __future__ import annotations
 
 import base64
+import binascii
 from typing import Any, Iterator
 from urllib.parse import quote
 
@@ -26,16 +34,45 @@ from contracts.exchange import (
     LogEntryOut,
     LogQuery,
 )
+from crm_shared.errors import CrmError
 from gateway.entrypoints import api
+from gateway.exceptions import error_response
 from gateway.tokens import caller
 
 FILE_TYPES = ("application/xml", "text/xml", "application/zip", "application/octet-stream")
 UPLOAD_TIMEOUT = 120.0
 
 
+def _text(body: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> Response:
+    return Response(body, status=status, content_type=content_type)
+
+
+def _failure(exc: CrmError) -> Response:
+    """1C shows the text after ``failure``; the status is the API's for that error."""
+    return _text(f"failure\n{exc}\n", error_response(exc).status_code)
+
+
+def basic_credentials(request: Request) -> tuple[str, str, str] | None:
+    """(product code, login, password) from ``Authorization: Basic`` with the user ``<code>\\<login>``
+    (``<code>/<login>`` is taken too)."""
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    for separator in ("\\", "/"):
+        code, found, login = user.partition(separator)
+        if found and code.strip() and login.strip():
+            return code.strip(), login.strip(), password
+    return None
+
+
 class ExchangeRoutes:
     cluster: Any
     context: Any
+    token_state: Any
 
     def _onec(self, timeout: float | None = None) -> Any:
         return (self.cluster.with_timeout(timeout) if timeout else self.cluster).onec
@@ -100,3 +137,48 @@ class ExchangeRoutes:
          errors=(403,), summary="The exchange log, newest first: jobs and the objects left out, with where and why")
     def get_exchange_log(self, request: Request, query: LogQuery) -> Any:
         return self._onec().exchange_log(caller(self.context), query.model_dump(mode="json", exclude_none=True))
+
+    # -- the CommerceML HTTP protocol --------------------------------------------------------
+    @api("GET", "/api/v1/exchange/1c", auth=None, raw_response="text/plain", tags=("exchange",),
+         summary="The CommerceML HTTP protocol as 1C drives it: type=catalog|sale, "
+                 "mode=checkauth|init|import|query|success (see docs/onec.md)")
+    def exchange_1c(self, request: Request) -> Any:
+        return self._exchange_1c(request, b"")
+
+    @api("POST", "/api/v1/exchange/1c", auth=None, raw_body=FILE_TYPES, raw_response="text/plain",
+         tags=("exchange",), summary="The CommerceML HTTP protocol: mode=file (a chunk of the file, appended)")
+    def exchange_1c_file(self, request: Request, content: bytes) -> Any:
+        return self._exchange_1c(request, content)
+
+    def _exchange_1c(self, request: Request, content: bytes) -> Response:
+        kind, mode = request.args.get("type", "")[:16], request.args.get("mode", "")[:16]
+        try:
+            if mode == "checkauth":
+                return self._checkauth(request, kind)
+            answer = self._onec(UPLOAD_TIMEOUT).exchange_http(
+                request.cookies.get("crm_1c_session", ""), kind, mode, request.args.get("filename", "")[:300],
+                base64.b64encode(content).decode() if content else None)
+        except CrmError as exc:
+            return _failure(exc)
+        return _text(answer["text"], int(answer["status"]), str(answer["content_type"]))
+
+    def _checkauth(self, request: Request, kind: str) -> Response:
+        credentials = basic_credentials(request)
+        if credentials is None:
+            response = _text("failure\nHTTP Basic with the user <product code>\\<login> is required\n", 401)
+            response.headers["WWW-Authenticate"] = 'Basic realm="CRM 1C exchange"'
+            return response
+        code, login, password = credentials
+        tokens = self.cluster.with_timeout(self.token_state.nested_timeout).auth.login(
+            code, login, password, self.token_state.client_ip(request), "1C exchange")
+        claims = self.token_state.verify(tokens["access_token"])
+        who = {"tenant_id": claims.tenant_id, "user_id": claims.user_id}
+        try:
+            opened = self._onec().open_exchange_session(who, kind)
+        finally:  # the login's own session is not needed: the exchange session is the cookie's
+            self.cluster.auth.logout(who, claims.session_id)
+            self.token_state.revoke(claims.session_id, None)
+        response = _text(f"success\n{opened['cookie_name']}\n{opened['cookie']}\n")
+        response.set_cookie(opened["cookie_name"], opened["cookie"], httponly=True, samesite="Lax",
+                            path="/api/v1/exchange/1c")
+        return response

@@ -88,9 +88,16 @@ class Applier:
         if not refs:
             return {}
         active = model.active if hasattr(model, "active") else sa.true()
-        return {ext: (rid, resp, bool(on)) for ext, rid, resp, on in self.work.session.execute(
+        found = {ext: (rid, resp, bool(on)) for ext, rid, resp, on in self.work.session.execute(
             sa.select(model.external_id, model.id, model.responsible_id, active).where(
                 model.tenant_id == self.work.tenant_id, model.external_id.in_(sorted(refs))))}
+        # a record the CRM wrote comes back from 1C under the CRM's own id
+        ids = [uuid.UUID(r) for r in refs if r not in found and R.parse_id(r)]
+        if ids:
+            found.update({str(rid): (rid, resp, bool(on)) for rid, resp, on in self.work.session.execute(
+                sa.select(model.id, model.responsible_id, active).where(
+                    model.tenant_id == self.work.tenant_id, model.id.in_(ids)))})
+        return found
 
     def _by_key(self, items: list[ExchangeObject]) -> dict[str, tuple[uuid.UUID, uuid.UUID, bool]]:
         """ИНН+КПП or article -> the record (for objects not found by their identifier)."""
@@ -169,6 +176,11 @@ class Applier:
             out["counterparty"] = _pairs(work.session.execute(
                 sa.select(Counterparty.external_id, Counterparty.id).where(
                     Counterparty.tenant_id == tid, read, Counterparty.external_id.in_(refs))))
+            # a counterparty the CRM wrote is known to 1C by the CRM's id
+            ids = [uuid.UUID(r) for r in refs if R.parse_id(r) and r not in out["counterparty"]]
+            if ids:
+                out["counterparty"].update({str(rid): rid for (rid,) in work.session.execute(
+                    sa.select(Counterparty.id).where(Counterparty.tenant_id == tid, read, Counterparty.id.in_(ids)))})
         if wanted["counterparty_inn"]:
             for inn, rid in work.session.execute(sa.select(Counterparty.inn, Counterparty.id).where(
                     Counterparty.tenant_id == tid, read, Counterparty.inn.in_(sorted(wanted["counterparty_inn"])))

@@ -423,7 +423,10 @@ class PartWriter:
         self.session, self.job, self.buffer, self.part, self.size = session, job, bytearray(), 0, 0
 
     def write(self, text: str) -> None:
-        self.buffer += text.encode("utf-8")
+        self.write_bytes(text.encode("utf-8"))
+
+    def write_bytes(self, data: bytes) -> None:
+        self.buffer += data
         while len(self.buffer) >= PART_BYTES:
             self._store(bytes(self.buffer[:PART_BYTES]))
             del self.buffer[:PART_BYTES]

@@ -181,3 +181,24 @@ class ExchangePeer(Base):
     peer: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     received_no: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     sent_no: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # CommerceML HTTP ``sale``: invoices changed up to here were confirmed by 1C (``mode=success``)
+    synced_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+
+
+class ExchangeSession(Base):
+    """A CommerceML HTTP exchange session (1C's cookie), opened by ``mode=checkauth``."""
+
+    __tablename__ = "exchange_sessions"
+    __table_args__ = (sa.Index("ix_exchange_sessions_expiry", "expires_at"),)
+
+    tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(sa.Uuid, primary_key=True)
+    secret_hash: Mapped[str] = mapped_column(sa.String(64))
+    user_id: Mapped[uuid.UUID] = mapped_column(sa.Uuid)
+    actor: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    type: Mapped[str] = mapped_column(sa.String(8))
+    # uploads by file name -> bytes so far (the parts are ``ImportFile`` rows under ``upload_id``)
+    uploads: Mapped[dict[str, int]] = mapped_column(JSONB, default=dict)
+    pending_until: Mapped[dt.datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    created_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime] = mapped_column(sa.DateTime(timezone=True))

@@ -30,7 +30,7 @@ from crm_shared.errors import CrmError, ServiceUnavailable, Unauthenticated, val
 from crm_shared.jobs import Stopping, job_timer
 from crm_shared.rpc import ClusterRpc, rpc
 from crm_shared.service import DatabaseServiceBase
-from services.onec import exchange, exports, imports
+from services.onec import exchange, exports, imports, site_exchange
 from services.onec import metrics as m
 from services.onec.dependencies import PagePrefetch
 from services.onec.exceptions import Conflict, ValidationFailed
@@ -272,6 +272,90 @@ class OnecService(DatabaseServiceBase):
             raise validation_failed(exc) from None
         self.db.commit()
         return answer
+
+    # -- the CommerceML HTTP protocol (services.onec.site_exchange) ------------------------------
+    @domain_rpc
+    def open_exchange_session(self, caller: dict[str, Any], kind: str) -> dict[str, Any]:
+        """``mode=checkauth``, the login done: the caller holds exchange.run; answers the cookie."""
+        tenant_id, user_id, actor = self._exchange_caller(caller)
+        cookie = site_exchange.open_session(self.db, tenant_id, user_id, actor, str(kind or "catalog")[:8])
+        self.db.commit()
+        return {"cookie_name": site_exchange.COOKIE, "cookie": cookie}
+
+    @domain_rpc
+    def exchange_http(self, cookie: str, kind: str, mode: str, filename: str | None = None,
+                      content_b64: str | None = None) -> dict[str, Any]:
+        """One call of 1C after checkauth: ``{status, text, content_type}``, the answer 1C reads."""
+        def text(body: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> dict[str, Any]:
+            return {"status": status, "text": body, "content_type": content_type}
+        try:
+            row = site_exchange.find_session(self.db, cookie)
+        except site_exchange.BadSession as exc:
+            self.db.rollback()
+            return text(f"failure\n{exc}\n", 401)
+        caller = site_exchange.caller_of(row)
+        self.cluster.crm.check_exchange(caller)  # still active, still holding exchange.run
+        mode, kind, name = str(mode or ""), str(kind or ""), str(filename or "")
+        if mode == "init":
+            self.db.commit()
+            return text(f"zip=yes\nfile_limit={self.settings.ONEC_HTTP_FILE_LIMIT_BYTES}\n")
+        if mode == "file":
+            kept = site_exchange.append(self.db, row, name, _content(content_b64 or ""))
+            if kept and kind == "sale":  # documents from 1C: imported at once
+                return self._site_import(row, name, answer_progress=False)
+            self.db.commit()
+            return text("success\n")
+        if mode == "import":
+            return self._site_import(row, name)
+        if mode == "query" and kind == "sale":
+            crm = self.cluster.with_timeout(self.settings.ONEC_BATCH_TIMEOUT_SECONDS).crm
+
+            def pages(window: dict[str, Any]) -> Any:
+                after = None
+                while True:
+                    page = crm.exchange_export_page(caller, "invoices", window, after, 1000)
+                    yield page
+                    after = page.get("after")
+                    if not after:
+                        return
+            body = site_exchange.sale_query(self.db, row, pages)
+            self.db.commit()
+            return text(body, content_type="application/xml; charset=utf-8")
+        if mode == "success" and kind == "sale":
+            site_exchange.sale_success(self.db, row)
+            self.db.commit()
+            return text("success\n")
+        if mode in ("deactivate", "complete", "success"):
+            self.db.commit()
+            return text("success\n")
+        self.db.rollback()
+        return text(f"failure\nunknown mode {mode!r} for type {kind!r}\n", 400)
+
+    def _site_import(self, row: Any, name: str, answer_progress: bool = True) -> dict[str, Any]:
+        tenant_id = row.tenant_id
+        try:
+            state, job, size = site_exchange.import_step(self.db, row, name)
+        except CrmError as exc:
+            self.db.rollback()
+            return {"status": 200, "text": f"failure\n{exc}\n", "content_type": "text/plain; charset=utf-8"}
+        if size:  # a job just made: its file counts in the quota
+            try:
+                reservation = self.cluster.auth.reserve_storage(tenant_id, size, f"1c import {job.id}")
+            except CrmError as exc:
+                self.db.rollback()
+                return {"status": 200, "text": f"failure\n{exc}\n", "content_type": "text/plain; charset=utf-8"}
+            self.db.commit()
+            self.cluster.auth.commit_storage(reservation, size)
+        else:
+            self.db.commit()
+        assert job is not None
+        if state == "failure":
+            body = f"failure\n{job.error or 'the import failed'}\n"
+        elif state == "success" or not answer_progress:
+            body = f"success\n{name}: прочитано {job.read}, создано {job.created}, обновлено {job.updated}\n"
+        else:
+            body = f"progress\n{name}: {exchange.job_out(job)['progress']}%\n"
+        return {"status": 200, "text": body, "content_type": "text/plain; charset=utf-8"}
 
     # -- the job runner ---------------------------------------------------------------------
     @job_timer(interval=1)

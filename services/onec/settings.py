@@ -13,3 +13,5 @@ class Settings(ServiceSettings):
     ONEC_JOB_MAX_ATTEMPTS: int = Field(default=20, ge=1, le=1000)
     # finished import jobs (their row reports and error files) are kept this long
     ONEC_IMPORT_RETENTION_DAYS: float = Field(default=30.0, ge=1, le=3650)
+    # the largest chunk 1C sends in one CommerceML HTTP ``mode=file`` call (its ``file_limit``)
+    ONEC_HTTP_FILE_LIMIT_BYTES: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=50 * 1024 * 1024)

@@ -15,13 +15,14 @@ import zipfile
 from typing import Any
 
 import pytest
+import requests
 import sqlalchemy as sa
 from lxml import etree
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy.orm import Session
 
 from crm_shared.db import make_engine
-from crm_shared.testing import Api, Instance, error_of, wait_for
+from crm_shared.testing import STRONG, Api, Instance, error_of, wait_for
 from services.onec import exchange
 from services.onec.models import ExchangeJob, ImportFile
 
@@ -422,3 +423,109 @@ def test_a_runner_that_dies_mid_import_is_resumed_without_duplicates(inst, suite
             ImportFile.job_id == uuid.UUID(job_id))) == 0
     engine.dispose()
 
+
+
+# -- the CommerceML HTTP protocol, driven as 1C drives it ----------------------------------------
+
+class OneC:
+    """What 1C does: Basic at checkauth, then the cookie it was given."""
+
+    def __init__(self, inst: Instance, login: str) -> None:
+        self.url = f"{inst.base}/api/v1/exchange/1c"
+        self.http = requests.Session()
+        self.code, self.login = inst.product_code, login
+
+    def call(self, kind: str, mode: str, data: bytes | None = None, **params: Any) -> Any:
+        method = "POST" if data is not None else "GET"
+        return self.http.request(method, self.url, params={"type": kind, "mode": mode, **params}, data=data,
+                                 timeout=30)
+
+    def checkauth(self, kind: str, password: str) -> Any:
+        return self.http.get(self.url, params={"type": kind, "mode": "checkauth"}, timeout=30,
+                             auth=(f"{self.code}\\{self.login}", password))
+
+
+def _exchange_user(inst: Instance) -> str:
+    """A second administrator whose password the test knows (the instance's own is generated)."""
+    if not getattr(inst, "_exchange_user", None):
+        inst.staff("exchange1c", inst.department("Обмен с 1С"), inst.role_id("admin"))
+        inst._exchange_user = "exchange1c"  # type: ignore[attr-defined]
+    return "exchange1c"
+
+
+def test_the_commerceml_http_protocol_catalogue_zipped_and_chunked(inst):
+    onec = OneC(inst, _exchange_user(inst))
+    refused = onec.checkauth("catalog", "wrong password")
+    assert refused.status_code == 401 and refused.text.startswith("failure")
+    assert onec.call("catalog", "init").text.startswith("failure")  # no session yet
+    auth = onec.checkauth("catalog", STRONG)
+    assert auth.status_code == 200, auth.text
+    lines = auth.text.splitlines()
+    assert lines[0] == "success" and lines[1] == "crm_1c_session" and onec.http.cookies.get(lines[1]) == lines[2]
+    init = onec.call("catalog", "init").text.splitlines()
+    assert init[0] == "zip=yes" and init[1].startswith("file_limit=")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("import0_1.xml", cml(CATALOGUE.replace("cml-p-", "http-p-").replace("CML-", "HTTP-")))
+        z.writestr("offers0_1.xml", cml(OFFERS.replace("cml-p-", "http-p-").replace("12,50", "77.00")))
+    data = archive.getvalue()
+    chunks = [data[i:i + 700] for i in range(0, len(data), 700)]
+    assert len(chunks) >= 2
+    for chunk in chunks:
+        assert onec.call("catalog", "file", chunk, filename="import.zip").text.startswith("success")
+    assert onec.call("catalog", "file", b"\xff\xd8 a picture", filename="import_files/ab/p.jpg").text.startswith(
+        "success")
+    for name in ("import0_1.xml", "offers0_1.xml"):
+        answers: list[str] = []
+
+        def step(name: str = name) -> bool:  # 1C asks again while the answer is "progress"
+            answers.append(onec.call("catalog", "import", filename=name).text.split("\n", 1)[0])
+            return answers[-1] != "progress"
+        wait_for(step, timeout=60, message=f"the import of {name}")
+        assert answers[0] == "progress" and answers[-1] == "success", answers
+    api = inst.admin
+    bolt = one(api, "/products", q="HTTP-1")
+    assert (bolt["price"], bolt["external_id"]) == ("77.00", "http-p-1")
+    assert onec.call("catalog", "import", filename="missing.xml").text.startswith("failure")
+
+
+def test_the_commerceml_http_protocol_sale_query_success_and_documents(inst):
+    api = inst.admin
+    party = api.ok("POST", "/counterparties", {"name": "ООО Заказ Сайта", "inn": "7704211201",
+                                               "kpp": "770401001"}, status=201)
+    product = api.ok("POST", "/products", {"name": "Товар сайта", "price": "10.00"}, status=201)
+    invoice = api.ok("POST", "/invoices", {"counterparty_id": party["id"],
+                                           "lines": [{"product_id": product["id"], "quantity": "2"}]}, status=201)
+    onec = OneC(inst, _exchange_user(inst))
+    assert onec.checkauth("sale", STRONG).text.startswith("success")
+    assert onec.call("sale", "init").text.startswith("zip=")
+    orders = onec.call("sale", "query")
+    assert orders.status_code == 200 and orders.content.startswith(b"\xef\xbb\xbf")
+    root = etree.fromstring(orders.content)
+    numbers = [el.text for el in root.iter("{urn:1C.ru:commerceml_2}Номер")]
+    assert invoice["number"] in numbers
+    if SHARED.is_dir():
+        import xmlschema
+        errors = list(xmlschema.XMLSchema(str(SHARED / "xsd" / "cml210_debrsky.xsd")).iter_errors(
+            io.BytesIO(orders.content)))
+        assert not errors, errors[0]
+    assert onec.call("sale", "success").text.startswith("success")
+    again = etree.fromstring(onec.call("sale", "query").content)
+    assert invoice["number"] not in [el.text for el in again.iter("{urn:1C.ru:commerceml_2}Номер")]
+    payment = (f"<Документ><Ид>http-pay-1</Ид><Номер>ПП-9</Номер><Дата>2026-11-28</Дата><ХозОперация>Выплата "
+               f"безналичных денег</ХозОперация><Роль>Получатель</Роль><Валюта>RUB</Валюта><Курс>1</Курс>"
+               f"<Сумма>20.00</Сумма><Контрагенты><Контрагент><Ид>{party['id']}</Ид><Наименование>ООО Заказ Сайта"
+               f"</Наименование><ИНН>7704211201</ИНН><КПП>770401001</КПП><Роль>Плательщик</Роль></Контрагент>"
+               f"</Контрагенты><ПодчиненныеДокументы><ПодчиненныйДокумент><Ид>{invoice['id']}</Ид>"
+               f"<Номер>{invoice['number']}</Номер></ПодчиненныйДокумент></ПодчиненныеДокументы></Документ>")
+    assert onec.call("sale", "file", cml(payment), filename="from1c.xml").text.startswith("success")
+    paid = wait_for(lambda: (i := api.ok("GET", f"/invoices/{invoice['id']}"))["paid_amount"] == "20.00" and i,
+                    timeout=60, message="the payment from 1C")
+    assert paid["status"] == "paid"
+
+
+def test_the_http_protocol_needs_the_exchange_right(inst):
+    inst.staff("siteplain", inst.department("Отдел сайта"), inst.role_id("employee"))
+    onec = OneC(inst, login="siteplain")
+    answer = onec.checkauth("catalog", STRONG)
+    assert answer.status_code == 403 and answer.text.startswith("failure")

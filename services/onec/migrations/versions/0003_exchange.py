@@ -1,4 +1,4 @@
-"""1C exchange: settings, jobs, the exchange log, service data, message numbering
+"""1C exchange: settings, jobs, the exchange log, service data, message numbering, HTTP exchange sessions
 
 Revision ID: 0003
 Revises: 0002
@@ -79,7 +79,22 @@ def upgrade() -> None:
         sa.Column("peer", sa.String(200), primary_key=True),
         sa.Column("received_no", sa.BigInteger, nullable=False, server_default="0"),
         sa.Column("sent_no", sa.BigInteger, nullable=False, server_default="0"),
+        sa.Column("synced_until", TS),
     )
+    op.create_table(
+        "exchange_sessions",
+        sa.Column("tenant_id", TENANT, primary_key=True),
+        sa.Column("id", sa.Uuid, primary_key=True),
+        sa.Column("secret_hash", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.Uuid, nullable=False),
+        sa.Column("actor", JSONB),
+        sa.Column("type", sa.String(8), nullable=False),
+        sa.Column("uploads", JSONB, nullable=False),
+        sa.Column("pending_until", TS),
+        sa.Column("created_at", TS, nullable=False),
+        sa.Column("expires_at", TS, nullable=False),
+    )
+    op.create_index("ix_exchange_sessions_expiry", "exchange_sessions", ["expires_at"])
 
 
 def downgrade() -> None:
