@@ -32,6 +32,7 @@ OBJECT_OF_KIND = {"counterparty": "counterparties", "contact": "contacts", "prod
                   "organisation": "service_data"}
 CRM_KINDS = ("counterparty", "contact", "product", "offer", "payment")
 JobStatus = Literal["queued", "running", "done", "failed"]
+VersionId = Literal["bp82", "enterprisedata-1.8", "commerceml-2.10"]
 
 
 class ExchangeVersion(Answer):
@@ -44,6 +45,15 @@ class ExchangeVersion(Answer):
 
 
 VERSIONS: tuple[ExchangeVersion, ...] = (
+    ExchangeVersion(
+        id="bp82", title="1С:Бухгалтерия 8.2 (универсальный обмен, КД 2.0)",
+        description=("Версия обмена предназначена для интеграции с 1С:Бухгалтерия v.8.2. Объекты обмена: "
+                     "Контрагенты, Счета (только из CRM), Поступления (только из 1С), Номенклатура, Контакты. "
+                     "Синхронизируются единицы измерения, частично организации, валюты. Файл обмена — "
+                     "универсальный формат «Конвертации данных 2» (ФайлОбмена 2.0); правила обмена для 1С: "
+                     "GET /api/v1/exchange/versions/bp82/rules."),
+        import_objects=["payments", "products", "counterparties", "contacts", "service_data"],
+        export_objects=["invoices", "counterparties", "contacts", "products"], has_rules=True),
     ExchangeVersion(
         id="enterprisedata-1.8", title="1С:Бухгалтерия 3.0 (EnterpriseData 1.8)",
         description=("Версия обмена предназначена для интеграции с 1С:Бухгалтерия 3.0 и другими конфигурациями "
@@ -87,7 +97,7 @@ class TimeWindow(Contract):
 
 
 class ExchangeSettingsIn(Contract):
-    version: Literal["enterprisedata-1.8", "commerceml-2.10"] = Field(description="Версия обмена")
+    version: VersionId = Field(description="Версия обмена")
     file_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = Field(
         default=None, description="Файл обмена: the name exported files are given")
     import_objects: list[ImportObject] = Field(default_factory=list, max_length=5,
@@ -117,7 +127,7 @@ class ExchangeSettingsOut(Answer):
 
 
 class ExchangeImportQuery(Contract):
-    version: Literal["enterprisedata-1.8", "commerceml-2.10"] | None = Field(
+    version: VersionId | None = Field(
         default=None, description="The settings' version when omitted")
     objects: Annotated[list[ImportObject], Field(max_length=5)] | None = Field(
         default=None, description="Comma-separated; the settings' import objects when omitted")
@@ -128,7 +138,7 @@ class ExchangeImportQuery(Contract):
 
 
 class ExchangeExportIn(Contract):
-    version: Literal["enterprisedata-1.8", "commerceml-2.10"] | None = Field(
+    version: VersionId | None = Field(
         default=None, description="The settings' version when omitted")
     objects: Annotated[list[ExportObject], Field(max_length=4)] | None = Field(
         default=None, description="The settings' export objects when omitted")

@@ -82,6 +82,13 @@ class ExchangeRoutes:
     def list_exchange_versions(self, request: Request) -> Any:
         return {"items": [v.model_dump() for v in VERSIONS], "next_cursor": None}
 
+    @api("GET", "/api/v1/exchange/versions/<string:version_id>/rules", raw_response="application/xml",
+         tags=("exchange",), summary="The exchange-rules file the 1C side loads (1С:Бухгалтерия 8.2: CRM_1C82.xml)")
+    def get_exchange_rules(self, request: Request, version_id: str) -> Any:
+        rules = self._onec().exchange_rules(version_id)
+        return Response(rules["text"].encode("utf-8"), status=200, content_type="application/xml; charset=utf-8",
+                        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(rules['file_name'])}"})
+
     @api("GET", "/api/v1/exchange/settings", response=ExchangeSettingsOut, tags=("exchange",), errors=(403,),
          summary="The exchange form: version, objects to load, objects to unload with their time windows, "
                  "overwrite (exchange.run)")

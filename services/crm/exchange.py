@@ -339,10 +339,13 @@ def export_page(work: Work, kind_name: str, query: Any, after: str | None, limit
     answer: dict[str, Any] = {"items": items, "after": str(rows[-1].id) if len(rows) == limit else None}
     if kind_name == "invoices" and rows:
         answer.update(_related(work, rows))
+    elif kind_name == "contacts" and rows:  # a contact person is written with the counterparty it belongs to
+        answer["counterparties"] = _related(work, [], {r.counterparty_id for r in rows if r.counterparty_id})[
+            "counterparties"]
     return answer
 
 
-def _related(work: Work, invoices: list[Any]) -> dict[str, Any]:
+def _related(work: Work, invoices: list[Any], parties: set[Any] | None = None) -> dict[str, Any]:
     def many(name: str, ids: set[Any]) -> dict[str, Any]:
         if not ids:
             return {}
@@ -350,6 +353,6 @@ def _related(work: Work, invoices: list[Any]) -> dict[str, Any]:
         rows = work.session.scalars(sa.select(kind.model).where(kind.model.tenant_id == work.tenant_id,
                                                                 kind.model.id.in_(sorted(ids))))
         return {item["id"]: item for item in kind.out_many(work, list(rows))}
-    return {"counterparties": many("counterparties", {i.counterparty_id for i in invoices}),
+    return {"counterparties": many("counterparties", {i.counterparty_id for i in invoices} | (parties or set())),
             "contacts": many("contacts", {i.contact_id for i in invoices if i.contact_id}),
             "products": many("products", {line.product_id for i in invoices for line in i.lines})}

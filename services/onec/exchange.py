@@ -35,7 +35,7 @@ from contracts.exchange import (
     version_of,
 )
 from crm_shared.records import decode_cursor, encode_cursor, jsonable, parse_id
-from services.onec import commerceml, enterprisedata
+from services.onec import commerceml, enterprisedata, kd2
 from services.onec.exceptions import NotFound, ValidationFailed
 from services.onec.imports import PART_BYTES, utcnow
 from services.onec.models import (
@@ -51,7 +51,7 @@ from services.onec.xmlread import Item, Unreadable, members
 BATCH = 1000
 OPEN = ("queued", "running")
 DEFAULT_VERSION = VERSIONS[0].id
-EXPORT_ORDER = ("counterparties", "products", "invoices")
+EXPORT_ORDER = ("counterparties", "contacts", "products", "invoices")
 
 
 class Crm(Protocol):
@@ -177,8 +177,8 @@ def new_export(session: Session, tenant_id: str, user_id: str, actor: Any, data:
         if body.until is not None:
             window["until"] = body.until.isoformat()
         windows[name] = {"since": window.get("since"), "until": window.get("until")}
-    file_name = (settings.file_name if settings and settings.file_name else None) or \
-        ("message.xml" if version_id.startswith("enterprisedata") else "orders.xml")
+    file_name = (settings.file_name if settings and settings.file_name else None) or {
+        "bp82": "CRM_1C82_exchange.xml", "enterprisedata-1.8": "message.xml"}.get(version_id, "orders.xml")
     return _new_job(tenant_id, user_id, actor, "export", version_id, objects, False, file_name, windows)
 
 
@@ -256,7 +256,8 @@ def caller_of(job: ExchangeJob) -> dict[str, str]:
 def read_items(version: str, stream: IO[bytes]) -> Iterator[tuple[Any, Item]]:
     """(reader, item) of every file in the upload (a zip holds several)."""
     for _, member in members(stream):
-        reader: Any = enterprisedata.Reader() if version.startswith("enterprisedata") else commerceml.Reader()
+        reader: Any = (enterprisedata.Reader() if version.startswith("enterprisedata") else
+                       kd2.Reader() if version == "bp82" else commerceml.Reader())
         for item in reader.read(member):
             yield reader, item
 
@@ -473,7 +474,30 @@ def run_export(session: Session, job: ExchangeJob, crm: Crm, commit: Callable[[]
     out = PartWriter(session, job)
     now = utcnow()
     written = 0
-    if job.version.startswith("enterprisedata"):
+    if job.version == "bp82":
+        windows = list(job.windows.values())
+        out.write(kd2.head(now, min((w.get("since") or "" for w in windows), default=None),
+                           max((w.get("until") or "" for w in windows), default=None)))
+        writer = kd2.Writer()
+        organisation = _organisation(session, job) if "invoices" in job.objects else {}
+        for kind in (k for k in EXPORT_ORDER if k in job.objects):
+            for page in _pages(crm, job, kind):
+                for item in page["items"]:
+                    if kind == "counterparties":
+                        out.write(writer.counterparty(item))
+                    elif kind == "contacts":
+                        party = (page.get("counterparties") or {}).get(item.get("counterparty_id") or "")
+                        out.write(writer.contact(item, party))
+                    elif kind == "products":
+                        out.write(writer.product(item))
+                    else:
+                        party = (page.get("counterparties") or {}).get(item["counterparty_id"]) or {
+                            "id": item["counterparty_id"], "name": "?", "kind": "legal"}
+                        out.write(writer.invoice(item, party, organisation, page.get("products") or {}))
+                written += len(page["items"])
+                on_objects(kind, "exported", len(page["items"]))
+        out.write(kd2.TAIL)
+    elif job.version.startswith("enterprisedata"):
         peer = session.get(ExchangePeer, (job.tenant_id, job.version, ""), with_for_update=True)
         if peer is None:
             peer = ExchangePeer(tenant_id=job.tenant_id, version=job.version, peer="", received_no=0, sent_no=0)

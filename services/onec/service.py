@@ -30,10 +30,10 @@ from crm_shared.errors import CrmError, ServiceUnavailable, Unauthenticated, val
 from crm_shared.jobs import Stopping, job_timer
 from crm_shared.rpc import ClusterRpc, rpc
 from crm_shared.service import DatabaseServiceBase
-from services.onec import exchange, exports, imports, site_exchange
+from services.onec import exchange, exports, imports, kd2, site_exchange
 from services.onec import metrics as m
 from services.onec.dependencies import PagePrefetch
-from services.onec.exceptions import Conflict, ValidationFailed
+from services.onec.exceptions import Conflict, NotFound, ValidationFailed
 from services.onec.models import ExchangeJob, ExchangeSettings, ImportJob, ImportRow
 from services.onec.settings import Settings
 
@@ -183,6 +183,13 @@ class OnecService(DatabaseServiceBase):
     def _exchange_caller(self, caller: Any) -> tuple[str, str, Any]:
         tenant_id, user_id = _caller(caller)
         return tenant_id, user_id, self.cluster.crm.check_exchange(caller).get("actor")
+
+    @domain_rpc
+    def exchange_rules(self, version_id: str) -> dict[str, Any]:
+        """The exchange-rules file the 1C side loads, for the versions that have one."""
+        if str(version_id) != "bp82":
+            raise NotFound(f"the version {version_id} has no exchange-rules file", code="not_found")
+        return {"text": kd2.rules_file(), "file_name": "CRM_1C82.xml"}
 
     @domain_rpc
     def get_exchange_settings(self, caller: dict[str, Any]) -> dict[str, Any]:

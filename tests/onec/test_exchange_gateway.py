@@ -137,9 +137,10 @@ def inst(suite: Any) -> Instance:
 def test_versions_and_the_exchange_form(inst):
     api = inst.admin
     versions = api.ok("GET", "/exchange/versions")["items"]
-    assert [v["id"] for v in versions] == ["enterprisedata-1.8", "commerceml-2.10"]
-    assert versions[0]["import_objects"] == ["payments", "products", "counterparties", "service_data"]
-    assert "Контрагенты" in versions[0]["description"]
+    assert [v["id"] for v in versions] == ["bp82", "enterprisedata-1.8", "commerceml-2.10"]
+    assert versions[0]["import_objects"] == ["payments", "products", "counterparties", "contacts", "service_data"]
+    assert versions[0]["description"].startswith("Версия обмена предназначена для интеграции с 1С:Бухгалтерия v.8.2")
+    assert [v["has_rules"] for v in versions] == [True, False, False]
     assert api.ok("GET", "/exchange/settings")["import_objects"] == []
     form = {"version": "enterprisedata-1.8", "file_name": "crm.xml", "import_objects": ["counterparties"],
             "export_objects": {"invoices": {"since": "2026-01-01T00:00:00Z", "until": "2026-12-31T00:00:00Z"}},
@@ -529,3 +530,111 @@ def test_the_http_protocol_needs_the_exchange_right(inst):
     onec = OneC(inst, login="siteplain")
     answer = onec.checkauth("catalog", STRONG)
     assert answer.status_code == 403 and answer.text.startswith("failure")
+
+
+# -- 1C:Бухгалтерия 8.2, the universal exchange (КД 2.0) ---------------------------------------------
+
+def kd2_prop(name: str, kind: str, value: str | None) -> str:
+    body = "<Пусто/>" if value is None else f"<Значение>{value}</Значение>"
+    return f'<Свойство Имя="{name}" Тип="{kind}">{body}</Свойство>'
+
+
+def kd2_ref(name: str, kind: str, npp: int, **keys: str) -> str:
+    props = "".join(kd2_prop(k.replace("UUID", "{УникальныйИдентификатор}"), "Строка", v) for k, v in keys.items())
+    return f'<Свойство Имя="{name}" Тип="{kind}"><Ссылка Нпп="{npp}">{props}</Ссылка></Свойство>'
+
+
+def kd2_object(npp: int, kind: str, rule: str, keys: dict[str, str], *props: str) -> str:
+    ref = "".join(kd2_prop(k.replace("UUID", "{УникальныйИдентификатор}"), "Строка", v) for k, v in keys.items())
+    return (f'<Объект Нпп="{npp}" Тип="{kind}" ИмяПравила="{rule}"><Ссылка Нпп="{npp}">{ref}</Ссылка>'
+            f'{"".join(props)}</Объект>')
+
+
+def kd2_file(*objects: str) -> bytes:
+    return ('<?xml version="1.0" encoding="windows-1251"?>\n<ФайлОбмена ВерсияФормата="2.0" '
+            'ДатаВыгрузки="2026-11-30T10:00:00" ИмяКонфигурацииИсточника="БухгалтерияПредприятия" '
+            'ИмяКонфигурацииПриемника="CRM"><ПравилаОбмена><ВерсияФормата>2.01</ВерсияФормата></ПравилаОбмена>'
+            + "".join(objects) + "</ФайлОбмена>").encode("windows-1251")
+
+
+def test_bp82_rules_file_and_a_file_from_1c(inst):
+    api = inst.admin
+    resp = api.call("GET", "/exchange/versions/bp82/rules")
+    assert resp.status_code == 200 and resp.content.startswith(b"\xef\xbb\xbf")
+    rules = etree.fromstring(resp.content)
+    codes = [el.text for el in rules.iterfind("ПравилаКонвертацииОбъектов/Правило/Код")]
+    assert {"Контрагенты", "КонтактныеЛица", "Номенклатура", "ПлатежноеПоручениеВходящее",
+            "ЕдиницыИзмерения", "Валюты", "Организации"} <= set(codes)
+    assert [el.text for el in rules.iterfind("ПравилаВыгрузкиДанных/Правило/ОбъектВыборки")][0].startswith(
+        "СправочникСсылка.")
+    error_of(api.call("GET", "/exchange/versions/commerceml-2.10/rules"), 404, "not_found")
+    party, person, item, pay = (str(uuid.uuid4()) for _ in range(4))
+    content = kd2_file(
+        kd2_object(1, "СправочникСсылка.КлассификаторЕдиницИзмерения", "ЕдиницыИзмерения", {"Код": "166"},
+                   kd2_prop("Наименование", "Строка", "кг")),
+        kd2_object(2, "СправочникСсылка.Контрагенты", "Контрагенты",
+                   {"UUID": party, "ИНН": "7728168971", "КПП": "772801002"},
+                   kd2_prop("Наименование", "Строка", "ООО КД2 Партнёр"),
+                   kd2_prop("ЮрФизЛицо", "ПеречислениеСсылка.ЮрФизЛицо", "ЮрЛицо"),
+                   kd2_prop("Телефоны", "Строка", "+7 495 123-45-67"), kd2_prop("ЭлектроннаяПочта", "Строка", None)),
+        kd2_object(3, "СправочникСсылка.КонтактныеЛица", "КонтактныеЛица", {"UUID": person},
+                   kd2_prop("Наименование", "Строка", "Кузнецова Мария"),
+                   kd2_prop("Должность", "Строка", "Бухгалтер"),
+                   kd2_ref("ОбъектВладелец", "СправочникСсылка.Контрагенты", 2, UUID=party)),
+        kd2_object(4, "СправочникСсылка.Номенклатура", "Номенклатура", {"UUID": item, "Артикул": "KD2-1"},
+                   kd2_prop("Наименование", "Строка", "Цемент М500"),
+                   kd2_ref("ЕдиницаХраненияОстатков", "СправочникСсылка.КлассификаторЕдиницИзмерения", 1, Код="166"),
+                   kd2_prop("СтавкаНДС", "ПеречислениеСсылка.СтавкиНДС", "НДС10"), kd2_prop("Цена", "Число", "350")),
+        kd2_object(5, "ДокументСсылка.ПлатежноеПоручениеВходящее", "ПлатежноеПоручениеВходящее",
+                   {"UUID": pay, "Номер": "00000000123", "Дата": "2026-11-29T00:00:00"},
+                   kd2_prop("СуммаДокумента", "Число", "1000.00"),
+                   kd2_ref("Контрагент", "СправочникСсылка.Контрагенты", 2, UUID=party),
+                   kd2_prop("НазначениеПлатежа", "Строка", "Оплата за цемент")),
+        kd2_object(6, "СправочникСсылка.Номенклатура", "Номенклатура", {"UUID": str(uuid.uuid4())},
+                   kd2_prop("Наименование", "Строка", "Плохая ставка"),
+                   kd2_prop("СтавкаНДС", "ПеречислениеСсылка.СтавкиНДС", "НДС99")),
+        kd2_object(7, "СправочникСсылка.Склады", "Склады", {"Код": "1"}))
+    job = run(api, content, version="bp82")
+    assert counts(job) == (7, 5, 0, 1, 1), [e["message"] for e in log_of(api, job["id"])]
+    found = one(api, "/counterparties", q="КД2 Партнёр")
+    assert (found["external_id"], found["phones"], found["kpp"]) == (party, ["+7 495 123-45-67"], "772801002")
+    contact = one(api, "/contacts", counterparty_id=found["id"])
+    assert (contact["full_name"], contact["position"]) == ("Кузнецова Мария", "Бухгалтер")
+    product = one(api, "/products", q="KD2-1")
+    assert (product["vat_rate"], product["price"], product["unit"]) == ("10", "350.00", {"code": "166",
+                                                                                      "name": "кг"})
+    assert one(api, "/payments", counterparty_id=found["id"])["amount"] == "1000.00"
+    rejected = [e for e in log_of(api, job["id"]) if e["level"] == "warning"]
+    assert rejected[0]["path"].startswith("ФайлОбмена/Объект[6]") and "НДС99" in rejected[0]["message"]
+    assert run(api, content, version="bp82")["created"] == 0
+
+
+def test_bp82_export_follows_our_rules_and_round_trips(inst, suite):
+    from services.onec import kd2
+    api = inst.admin
+    party = api.ok("POST", "/counterparties", {"name": "ООО Круговой КД2", "inn": "7704211201", "kpp": "770401002",
+                                               "phones": ["+7 495 765-43-21"]}, status=201)
+    api.ok("POST", "/contacts", {"full_name": "Орлов Круговой", "counterparty_id": party["id"],
+                                 "position": "Директор"}, status=201)
+    product = api.ok("POST", "/products", {"name": "Круговой товар", "article": "RT-KD2", "price": "99.90",
+                                           "vat_rate": "22"}, status=201)
+    api.ok("POST", "/invoices", {"counterparty_id": party["id"],
+                                 "lines": [{"product_id": product["id"], "quantity": "1"}]}, status=201)
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)).isoformat()
+    job = finished(api, api.ok("POST", "/exchange/export", {"version": "bp82", "since": since}, status=202)["job_id"])
+    assert job["status"] == "done" and job["read"] >= 4, job
+    content = _download(api, job)
+    assert kd2.check_against_rules(io.BytesIO(content)) == []
+    root = etree.fromstring(content)
+    assert root.tag == "ФайлОбмена" and root.get("ВерсияФормата") == "2.0" and root.find("ПравилаОбмена") is not None
+    assert "ДокументСсылка.СчетНаОплатуПокупателю" in {o.get("Тип") for o in root.iterfind("Объект")}
+    fresh = Instance(suite).admin
+    loaded = run(fresh, content, version="bp82")
+    assert loaded["rejected"] == 0, [e["message"] for e in log_of(fresh, loaded["id"])]
+    twin = one(fresh, "/counterparties", q="Круговой КД2")
+    assert (twin["inn"], twin["kpp"], twin["phones"], twin["external_id"]) == (
+        "7704211201", "770401002", ["+7 495 765-43-21"], party["id"])
+    person = one(fresh, "/contacts", counterparty_id=twin["id"])
+    assert (person["full_name"], person["position"]) == ("Орлов Круговой", "Директор")
+    copy = one(fresh, "/products", q="RT-KD2")
+    assert (copy["name"], copy["price"], copy["vat_rate"]) == ("Круговой товар", "99.90", "22")
