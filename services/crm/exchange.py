@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from pydantic import ValidationError
 
+from contracts.base import has_unstorable
 from contracts.exchange import ExchangeBatch, ExchangeObject, ExportPageQuery
 from crm_shared.errors import CrmError
 from services.crm import imports as csv
@@ -55,9 +56,42 @@ def _outcome(item: ExchangeObject, outcome: str, record_id: Any = None, reason: 
     return {"n": item.n, "outcome": outcome, "record_id": str(record_id) if record_id else None, "reason": reason}
 
 
+def parse_batch(data: Any) -> ExchangeBatch:
+    """``ExchangeBatch`` from RPC data: the head by its contract, the objects checked by hand (a
+    thousand per batch: the contract's per-field validation would cost as much as applying them),
+    their ``data`` by the kind's create contract as each is applied."""
+    if not isinstance(data, dict):
+        raise R.invalid({"batch": "must be an object"})
+    head = parse(ExchangeBatch, {**data, "objects": []})
+    raw = data.get("objects")
+    if not isinstance(raw, list) or len(raw) > 5000:
+        raise R.invalid({"objects": "must be a list of at most 5000 objects"})
+    objects: list[ExchangeObject] = []
+    for i, item in enumerate(raw):
+        links = item.get("links") if isinstance(item, dict) else None
+        ref = item.get("ref") if isinstance(item, dict) else None
+        if not (isinstance(item, dict) and set(item) <= FIELDS and type(item.get("n")) is int and item["n"] >= 0
+                and item.get("kind") in ORDER and isinstance(item.get("data", {}), dict)
+                and (ref is None or (isinstance(ref, str) and len(ref) <= 200 and not has_unstorable(ref)))
+                and isinstance(links or {}, dict)
+                and all(isinstance(k, str) and isinstance(v, str) and len(v) <= 200 and not has_unstorable(v)
+                        for k, v in (links or {}).items())
+                and isinstance(item.get("deleted", False), bool) and isinstance(item.get("reference", False), bool)):
+            raise R.invalid({f"objects.{i}": "an object is {n: int >= 0, kind, ref: str <= 200 | null, data: object, "
+                                             "links: {str: str}, deleted: bool, reference: bool}"})
+        objects.append(ExchangeObject.model_construct(
+            n=item["n"], kind=item["kind"], ref=ref, data=item.get("data") or {}, links=links or {},
+            deleted=bool(item.get("deleted")), reference=bool(item.get("reference"))))
+    head.objects = objects
+    return head
+
+
+FIELDS = frozenset(ExchangeObject.model_fields)
+
+
 def apply_objects(work: Work, data: Any) -> dict[str, Any]:
     require_exchange(work)
-    batch = parse(ExchangeBatch, data)
+    batch = parse_batch(data)
     applied = work.session.get(AppliedBatch, (work.tenant_id, batch.job_id, batch.batch))
     if applied is not None:
         return {"outcomes": applied.outcomes}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
+from dataclasses import dataclass, field
 from typing import IO, Any, Callable, Iterator, Protocol
 
 import sqlalchemy as sa
@@ -55,7 +56,9 @@ EXPORT_ORDER = ("counterparties", "contacts", "products", "invoices")
 
 
 class Crm(Protocol):
-    def apply_exchange(self, caller: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]: ...
+    def start_apply_exchange(self, caller: dict[str, Any], batch: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        """Sends ``crm.apply_exchange``; the callable waits for its answer."""
+
 
     def exchange_export_page(self, caller: dict[str, Any], kind: str, window: dict[str, Any],
                              after: str | None, limit: int) -> dict[str, Any]: ...
@@ -263,16 +266,19 @@ def read_items(version: str, stream: IO[bytes]) -> Iterator[tuple[Any, Item]]:
 
 
 class ImportRun:
-    """One runner's pass over an import job, from ``job.position`` on."""
+    """One runner's pass over an import job, from ``job.position`` on.
+
+    One batch is at the crm service while the next is read here: before a batch goes, the answer
+    to the one before is recorded and committed with the job's position, so the crm service
+    applies one batch of a job at a time, in order."""
 
     def __init__(self, session: Session, job: ExchangeJob, crm: Crm, commit: Callable[[], None],
                  stopping: Callable[[], bool] = lambda: False, lease_seconds: float = 60.0,
                  on_objects: Callable[[str, str, int], None] = lambda kind, outcome, n: None) -> None:
         self.session, self.job, self.crm, self.commit = session, job, crm, commit
         self.stopping, self.lease_seconds, self.on_objects = stopping, lease_seconds, on_objects
-        self.pending: list[Item] = []
-        self.numbers: list[int] = []
-        self.counts: dict[tuple[str, str], int] = {}
+        self.batch = Batch()
+        self.in_flight: tuple[Callable[[], dict[str, Any]], Batch] | None = None
         self.header_checked = False
         self.message: tuple[str, int] | None = None  # (sender, MessageNo) to remember once done
 
@@ -290,14 +296,16 @@ class ImportRun:
                         return True
                 if n < job.position:
                     continue
-                self._take(n, item, stream.tell())
-                if len(self.pending) >= BATCH:
+                self._take(n, item)
+                if len(self.batch.items) >= BATCH:
                     self._dispatch(n + 1, stream.tell())
                     if self.stopping():
+                        self._complete()
                         return False
         except Unreadable as exc:
             raise ValidationFailed(f"the file cannot be read: {exc}", code="unreadable_file") from None
         self._dispatch(n + 1, job.size)
+        self._complete()
         if self.message is not None:
             self._remember_message(*self.message)
         return True
@@ -322,29 +330,23 @@ class ImportRun:
             index_elements=[ExchangePeer.tenant_id, ExchangePeer.version, ExchangePeer.peer],
             set_={"received_no": sa.func.greatest(ExchangePeer.received_no, number)}))
 
-    def _count(self, kind: str, outcome: str, n: int = 1) -> None:
-        job = self.job
-        setattr(job, outcome, getattr(job, outcome) + n)
-        job.read += n
-        self.counts[(kind, outcome)] = self.counts.get((kind, outcome), 0) + n
-
-    def _take(self, n: int, item: Item, offset: int) -> None:
-        job = self.job
+    def _take(self, n: int, item: Item) -> None:
+        job, batch = self.job, self.batch
         if item.kind == "unsupported":
-            self._count("unsupported", "skipped")
-            log(self.session, job.tenant_id, job.id, "info", f"left out: {item.problem}", item.path)
+            batch.outcomes.append(("unsupported", "skipped"))
+            batch.notes.append(("info", f"left out: {item.problem}", item.path))
             return
         if OBJECT_OF_KIND.get(item.kind) not in job.objects:
             return  # not chosen for this exchange
         if item.problem:
-            self._count(item.kind, "rejected")
-            log(self.session, job.tenant_id, job.id, "warning", f"{item.kind} rejected: {item.problem}", item.path)
+            batch.outcomes.append((item.kind, "rejected"))
+            batch.notes.append(("warning", f"{item.kind} rejected: {item.problem}", item.path))
             return
         if item.kind not in CRM_KINDS:
-            self._count(item.kind, self._reference(item))
+            batch.outcomes.append((item.kind, self._reference(item)))
             return
-        self.pending.append(item)
-        self.numbers.append(n)
+        batch.items.append(item)
+        batch.numbers.append(n)
 
     def _reference(self, item: Item) -> str:
         """Service data, kept here: created, updated (overwrite on), or skipped."""
@@ -369,30 +371,64 @@ class ImportRun:
         return "updated"
 
     def _dispatch(self, position: int, consumed: int) -> None:
+        """Sends the batch read so far, once the one before is recorded."""
+        self._complete()
+        job, batch = self.job, self.batch
+        batch.position, batch.consumed = position, consumed
+        self.batch = Batch()
+        if not batch.items:
+            self._record(batch, {})
+            return
+        answer = self.crm.start_apply_exchange(caller_of(job), {
+            "job_id": str(job.id), "batch": job.batch_no, "overwrite": job.overwrite,
+            "objects": [{"n": n, "kind": i.kind, "ref": i.ref, "data": jsonable(i.data), "links": i.links,
+                         "deleted": i.deleted, "reference": i.reference}
+                        for n, i in zip(batch.numbers, batch.items, strict=True)]})
+        self.in_flight = (answer, batch)
+
+    def _complete(self) -> None:
+        if self.in_flight is None:
+            return
+        answer, batch = self.in_flight
+        self.in_flight = None
+        outcomes = {int(o["n"]): o for o in answer()["outcomes"]}
+        self.job.batch_no += 1
+        self._record(batch, outcomes)
+
+    def _record(self, batch: "Batch", outcomes: dict[int, dict[str, Any]]) -> None:
+        """A batch's counters, log entries and position, committed together."""
         job = self.job
-        if self.pending:
-            answer = self.crm.apply_exchange(caller_of(job), {
-                "job_id": str(job.id), "batch": job.batch_no, "overwrite": job.overwrite,
-                "objects": [{"n": n, "kind": i.kind, "ref": i.ref, "data": jsonable(i.data), "links": i.links,
-                             "deleted": i.deleted, "reference": i.reference}
-                            for n, i in zip(self.numbers, self.pending, strict=True)]})
-            by_n = {int(o["n"]): o for o in answer["outcomes"]}
-            for n, item in zip(self.numbers, self.pending, strict=True):
-                outcome = by_n[n]
-                self._count(item.kind, str(outcome["outcome"]))
-                if outcome["outcome"] == "rejected":
-                    log(self.session, job.tenant_id, job.id, "warning",
-                        f"{item.kind} {item.ref or ''} rejected: {outcome.get('reason')}".replace("  ", " "),
-                        item.path)
-            job.batch_no += 1
-        job.position, job.consumed = position, consumed
+        for n, item in zip(batch.numbers, batch.items, strict=True):
+            answered = outcomes[n]
+            batch.outcomes.append((item.kind, str(answered["outcome"])))
+            if answered["outcome"] == "rejected":
+                ref = f" {item.ref}" if item.ref else ""
+                batch.notes.append(("warning", f"{item.kind}{ref} rejected: {answered.get('reason')}", item.path))
+        counts: dict[tuple[str, str], int] = {}
+        for kind, outcome in batch.outcomes:
+            counts[(kind, outcome)] = counts.get((kind, outcome), 0) + 1
+            setattr(job, outcome, getattr(job, outcome) + 1)
+        job.read += len(batch.outcomes)
+        for level, message, path in batch.notes:
+            log(self.session, job.tenant_id, job.id, level, message, path)
+        job.position, job.consumed = batch.position, batch.consumed
         job.attempts = 0
         job.lease_until = utcnow() + dt.timedelta(seconds=self.lease_seconds)
-        self.pending, self.numbers = [], []
         self.commit()
-        for (kind, outcome), count in self.counts.items():
+        for (kind, outcome), count in counts.items():
             self.on_objects(kind, outcome, count)
-        self.counts = {}
+
+
+@dataclass
+class Batch:
+    """Objects read for one crm call, with what was decided here about the others read with them."""
+
+    items: list[Item] = field(default_factory=list)
+    numbers: list[int] = field(default_factory=list)
+    outcomes: list[tuple[str, str]] = field(default_factory=list)  # (kind, outcome) of every object counted
+    notes: list[tuple[str, str, str]] = field(default_factory=list)  # log entries: (level, message, path)
+    position: int = 0
+    consumed: int = 0
 
 
 def finish(session: Session, job: ExchangeJob, outbox: Any) -> None:
@@ -534,6 +570,15 @@ def run_export(session: Session, job: ExchangeJob, crm: Crm, commit: Callable[[]
     job.read = job.created = written
     job.size = out.size
     job.position = written
+
+
+def forget_before(session: Session, cutoff: dt.datetime) -> None:
+    """Housekeeping (every tenant): finished jobs older than ``cutoff``, their files and log entries."""
+    old = sa.select(ExchangeJob.tenant_id, ExchangeJob.id).where(
+        ExchangeJob.finished_at < cutoff, ExchangeJob.status.in_(("done", "failed")), ExchangeJob.file_bytes == 0)
+    session.execute(sa.delete(ImportFile).where(sa.tuple_(ImportFile.tenant_id, ImportFile.job_id).in_(old)))
+    session.execute(sa.delete(ExchangeLogEntry).where(ExchangeLogEntry.at < cutoff))
+    session.execute(sa.delete(ExchangeJob).where(sa.tuple_(ExchangeJob.tenant_id, ExchangeJob.id).in_(old)))
 
 
 def file_part(session: Session, job: ExchangeJob, part: int) -> bytes | None:

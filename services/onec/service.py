@@ -386,7 +386,7 @@ class OnecService(DatabaseServiceBase):
 
     def _run_exchange(self, job: ExchangeJob, settings: Settings) -> None:
         kind = f"exchange_{job.direction}"
-        crm = self.cluster.with_timeout(settings.ONEC_BATCH_TIMEOUT_SECONDS).crm
+        crm = _ExchangeCrm(self.cluster.with_timeout(settings.ONEC_BATCH_TIMEOUT_SECONDS).crm)
         started = time.perf_counter()
 
         def counted(object_kind: str, outcome: str, n: int) -> None:
@@ -533,6 +533,29 @@ class OnecService(DatabaseServiceBase):
             ImportJob.file_bytes == 0)
         self.db.execute(sa.delete(ImportRow).where(sa.tuple_(ImportRow.tenant_id, ImportRow.job_id).in_(old)))
         self.db.execute(sa.delete(ImportJob).where(sa.tuple_(ImportJob.tenant_id, ImportJob.id).in_(old)))
+        self.db.commit()
+        # 1C exchange: imports' files still counted, jobs (exported files, log) past the retention,
+        # HTTP exchange sessions that ended (with what they uploaded and never imported)
+        for exchange_job in self.db.scalars(sa.select(ExchangeJob).where(
+                ExchangeJob.status.in_(("done", "failed")), ExchangeJob.file_bytes > 0).limit(1000)):
+            self._release_exchange_file(exchange_job)
+        exchange.forget_before(self.db, cutoff)
+        site_exchange.forget_expired(self.db)
+
+
+class _ExchangeCrm:
+    """The crm proxy for an exchange job: a batch's call goes while the next batch is read."""
+
+    def __init__(self, proxy: Any) -> None:
+        self.proxy = proxy
+
+    def start_apply_exchange(self, caller: dict[str, Any], batch: dict[str, Any]) -> Callable[[], dict[str, Any]]:
+        call = eventlet.spawn(self.proxy.apply_exchange, caller, batch)  # the proxy's own timeout applies
+        return lambda: dict(call.wait())
+
+    def exchange_export_page(self, caller: dict[str, Any], kind: str, window: dict[str, Any], after: str | None,
+                             limit: int) -> dict[str, Any]:
+        return dict(self.proxy.exchange_export_page(caller, kind, window, after, limit))
 
 
 class _TimedCrm:

@@ -46,22 +46,30 @@ class Unreadable(Exception):
 
 
 def local(tag: Any) -> str:
-    return etree.QName(tag).localname if isinstance(tag, str) else ""
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _tag(el: Any, name: str) -> str:
+    """``name`` in the element's own namespace (children almost always share it: an exact lookup is
+    several times faster than lxml's ``{*}`` wildcard)."""
+    tag = el.tag
+    return tag[:tag.index("}") + 1] + name if isinstance(tag, str) and tag.startswith("{") else name
 
 
 def child(el: Any, *names: str) -> Any:
-    """The first descendant along the path of local names, or None."""
+    """The first child along the path of local names, or None."""
     for name in names:
         if el is None:
             return None
-        el = el.find("{*}" + name) if el.find("{*}" + name) is not None else el.find(name)
+        found = el.find(_tag(el, name))
+        el = found if found is not None else el.find("{*}" + name)
     return el
 
 
 def children(el: Any, name: str) -> list[Any]:
     if el is None:
         return []
-    return list(el.iterfind("{*}" + name)) or list(el.iterfind(name))
+    return list(el.iterfind(_tag(el, name))) or list(el.iterfind("{*}" + name))
 
 
 def text(el: Any, *names: str) -> str | None:

@@ -400,12 +400,15 @@ def test_a_runner_that_dies_mid_import_is_resumed_without_duplicates(inst, suite
         class DyingCrm:
             calls = 0
 
-            def apply_exchange(self, caller: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+            def start_apply_exchange(self, caller: dict[str, Any], batch: dict[str, Any]) -> Any:
                 answer = rpc.crm.apply_exchange(caller, batch)
                 self.calls += 1
-                if self.calls == 2:
-                    raise Dies()  # batch 1 is applied in crm, never recorded here
-                return dict(answer)
+
+                def wait() -> dict[str, Any]:
+                    if self.calls == 2:
+                        raise Dies()  # batch 1 is applied in crm, never recorded here
+                    return dict(answer)
+                return wait
 
         with pytest.raises(Dies):
             exchange.ImportRun(session, job, DyingCrm(), session.commit).run()  # type: ignore[arg-type]
@@ -638,3 +641,25 @@ def test_bp82_export_follows_our_rules_and_round_trips(inst, suite):
     assert (person["full_name"], person["position"]) == ("Орлов Круговой", "Директор")
     copy = one(fresh, "/products", q="RT-KD2")
     assert (copy["name"], copy["price"], copy["vat_rate"]) == ("Круговой товар", "99.90", "22")
+
+
+def test_housekeeping_forgets_finished_jobs_past_the_retention(inst, suite):
+    api = inst.admin
+    engine = make_engine(suite.by_name["onec"].config["DATABASE_URL"], pool_size=1)
+    done = finished(api, api.ok("POST", "/exchange/export", {"version": "commerceml-2.10"}, status=202)["job_id"])
+    kept = finished(api, api.ok("POST", "/exchange/export", {"version": "commerceml-2.10"}, status=202)["job_id"])
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=40)
+    with Session(engine) as session:
+        job = session.get(ExchangeJob, (api.tenant_id, uuid.UUID(done["id"])))
+        assert job is not None
+        job.finished_at = old
+        session.execute(sa.update(exchange.ExchangeLogEntry).where(
+            exchange.ExchangeLogEntry.job_id == job.id).values(at=old))
+        session.commit()
+        exchange.forget_before(session, dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=30))
+        session.commit()
+    error_of(api.call("GET", f"/exchange/jobs/{done['id']}"), 404, "not_found")
+    assert log_of(api, done["id"]) == []
+    assert api.ok("GET", f"/exchange/jobs/{kept['id']}")["status"] == "done"
+    assert _download(api, kept).startswith(b"\xef\xbb\xbf<?xml")
+    engine.dispose()
