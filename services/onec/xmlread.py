@@ -49,27 +49,28 @@ def local(tag: Any) -> str:
     return tag.rpartition("}")[2] if isinstance(tag, str) else ""
 
 
-def _tag(el: Any, name: str) -> str:
-    """``name`` in the element's own namespace (children almost always share it: an exact lookup is
-    several times faster than lxml's ``{*}`` wildcard)."""
-    tag = el.tag
-    return tag[:tag.index("}") + 1] + name if isinstance(tag, str) and tag.startswith("{") else name
-
-
 def child(el: Any, *names: str) -> Any:
-    """The first child along the path of local names, or None."""
+    """The first child along the path of local names, or None (a loop over the few children of an
+    object's element is faster here than lxml's path lookups)."""
     for name in names:
         if el is None:
             return None
-        found = el.find(_tag(el, name))
-        el = found if found is not None else el.find("{*}" + name)
+        suffix = "}" + name
+        for item in el:
+            tag = item.tag
+            if tag == name or (isinstance(tag, str) and tag.endswith(suffix)):
+                el = item
+                break
+        else:
+            return None
     return el
 
 
 def children(el: Any, name: str) -> list[Any]:
     if el is None:
         return []
-    return list(el.iterfind(_tag(el, name))) or list(el.iterfind("{*}" + name))
+    suffix = "}" + name
+    return [item for item in el if item.tag == name or (isinstance(item.tag, str) and item.tag.endswith(suffix))]
 
 
 def text(el: Any, *names: str) -> str | None:
