@@ -163,6 +163,7 @@ class ExchangeJobOut(Answer):
     updated: int
     skipped: int
     rejected: int
+    deactivated: int = Field(description="Products from 1C that a full catalogue left out, deactivated")
     progress: int = Field(description="Percent done")
     error: str | None
     download_url: str | None = Field(description="The exported file, once the export is done")

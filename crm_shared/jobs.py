@@ -4,8 +4,10 @@ holding the shutdown until the whole job is done (another replica, or this
 one after its restart, resumes the job)."""
 from __future__ import annotations
 
-from typing import Any, Callable
+import datetime as dt
+from typing import Any, Callable, TypeVar
 
+import sqlalchemy as sa
 from nameko.extensions import DependencyProvider
 from nameko.timer import Timer
 
@@ -31,3 +33,20 @@ class Stopping(DependencyProvider):
     def get_dependency(self, worker_ctx: Any) -> Callable[[], bool]:
         entrypoint = worker_ctx.entrypoint
         return lambda: bool(getattr(entrypoint, "stopping", False))
+
+
+Job = TypeVar("Job")
+
+
+def claim_oldest(session: Any, model: type[Job], statuses: tuple[str, ...], lease_seconds: float) -> Job | None:
+    """The oldest job in ``statuses`` whose lease has run out (or that has none), leased to this
+    runner for ``lease_seconds``: replicas share the jobs without running one twice (``FOR UPDATE
+    SKIP LOCKED``; the caller commits). ``model`` has ``status``, ``lease_until``, ``created_at``."""
+    now = dt.datetime.now(dt.timezone.utc)
+    m: Any = model
+    job = session.scalars(
+        sa.select(m).where(m.status.in_(statuses), sa.or_(m.lease_until.is_(None), m.lease_until < now))
+        .order_by(m.created_at).limit(1).with_for_update(skip_locked=True)).first()
+    if job is not None:
+        job.lease_until = now + dt.timedelta(seconds=lease_seconds)
+    return job

@@ -28,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy.dialects import postgresql
 
 from contracts.base import has_unstorable
 from contracts.exchange import ExchangeBatch, ExchangeObject, ExportPageQuery
@@ -343,6 +344,28 @@ def _create_one(work: Work, kind: R.Kind, fields: dict[str, Any], now: dt.dateti
     R.flush(work)
     kind.after_write(work, row, None)
     return row
+
+
+def deactivate_unlisted(work: Work, job_ids: Any) -> dict[str, Any]:
+    """After a full catalogue: the caller's products from 1C (``external_id`` set) that none of the jobs'
+    batches mentioned are deactivated, under the ``products.update`` scope."""
+    require_exchange(work)
+    kind = kind_of("products", write=True)
+    work.require(kind.right("update"))
+    ids = [R.parse_id(j) for j in (job_ids if isinstance(job_ids, list) else [])]
+    if not ids or None in ids or len(ids) > 100:
+        raise R.invalid({"job_ids": "a list of 1 to 100 job ids"})
+    listed = sa.text(
+        "products.id NOT IN (SELECT (o.value->>'record_id')::uuid FROM import_batches b "
+        "CROSS JOIN LATERAL jsonb_array_elements(b.outcomes) o WHERE b.tenant_id = :tenant "
+        "AND b.import_id = ANY(:jobs) AND o.value->>'record_id' IS NOT NULL)").bindparams(
+        sa.bindparam("tenant", work.tenant_id), sa.bindparam("jobs", ids, type_=postgresql.ARRAY(sa.Uuid)))
+    now = dt.datetime.now(dt.timezone.utc)
+    done = work.session.execute(
+        sa.update(Product).where(Product.tenant_id == work.tenant_id, Product.active, Product.external_id.is_not(None),
+                                 work.condition(kind.right("update"), Product.responsible_id), listed)
+        .values(active=False, updated_at=now).returning(Product.id).execution_options(synchronize_session=False))
+    return {"deactivated": len(done.all())}
 
 
 # -- export ------------------------------------------------------------------------------

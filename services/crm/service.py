@@ -142,6 +142,11 @@ class CrmService(DatabaseServiceBase):
         return exchange.apply_objects(self._work(caller), batch)
 
     @domain_rpc
+    def deactivate_unlisted(self, caller: dict[str, Any], job_ids: list[str]) -> dict[str, Any]:
+        """``{deactivated}``: after a full catalogue, the products from 1C it did not list."""
+        return exchange.deactivate_unlisted(self._work(caller), job_ids)
+
+    @domain_rpc
     @read_only
     def exchange_export_page(self, caller: dict[str, Any], kind: str, window: dict[str, Any] | None = None,
                              after: str | None = None, limit: int = 1000) -> dict[str, Any]:

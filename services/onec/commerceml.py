@@ -48,7 +48,8 @@ class Reader:
     def __init__(self) -> None:
         self.groups: dict[str, str] = {}
         self.price_currency: dict[str, str] = {}
-        self.full_catalogue = False  # a full catalogue deactivates the products it leaves out
+        # a catalogue not marked "changes only": the products from 1C it leaves out are deactivated
+        self.full_catalogue = False
         self.root_seen = False
 
     def _wanted(self, path: list[str]) -> bool:

@@ -35,6 +35,7 @@ from contracts.exchange import (
     LogQuery,
     version_of,
 )
+from crm_shared.jobs import claim_oldest
 from crm_shared.records import decode_cursor, encode_cursor, jsonable, parse_id
 from services.onec import commerceml, enterprisedata, kd2
 from services.onec.exceptions import NotFound, ValidationFailed
@@ -58,6 +59,8 @@ EXPORT_ORDER = ("counterparties", "contacts", "products", "invoices")
 class Crm(Protocol):
     def start_apply_exchange(self, caller: dict[str, Any], batch: dict[str, Any]) -> Callable[[], dict[str, Any]]:
         """Sends ``crm.apply_exchange``; the callable waits for its answer."""
+
+    def deactivate_unlisted(self, caller: dict[str, Any], job_ids: list[str]) -> dict[str, Any]: ...
 
 
     def exchange_export_page(self, caller: dict[str, Any], kind: str, window: dict[str, Any],
@@ -124,9 +127,9 @@ def _new_job(tenant_id: str, user_id: str, actor: Any, direction: str, version: 
              overwrite: bool, file_name: str | None, windows: dict[str, Any] | None = None) -> ExchangeJob:
     return ExchangeJob(tenant_id=tenant_id, id=uuid.uuid4(), user_id=uuid.UUID(user_id), actor=actor,
                        direction=direction, version=version, objects=objects, windows=windows or {},
-                       overwrite=overwrite, file_name=file_name, status="queued", read=0, created=0, updated=0,
-                       skipped=0, rejected=0, position=0, batch_no=0, size=0, consumed=0, file_bytes=0, attempts=0,
-                       created_at=utcnow())
+                       overwrite=overwrite, file_name=file_name, source="api", full_catalogue=False,
+                       status="queued", read=0, created=0, updated=0, skipped=0, rejected=0, deactivated=0,
+                       position=0, batch_no=0, size=0, consumed=0, file_bytes=0, attempts=0, created_at=utcnow())
 
 
 def new_import(session: Session, tenant_id: str, user_id: str, actor: Any, query_data: Any,
@@ -188,14 +191,9 @@ def new_export(session: Session, tenant_id: str, user_id: str, actor: Any, data:
 # -- claiming and the stored file ---------------------------------------------------------------
 
 def claim(session: Session, lease_seconds: float) -> ExchangeJob | None:
-    now = utcnow()
-    job = session.scalars(
-        sa.select(ExchangeJob).where(ExchangeJob.status.in_(OPEN),
-                                     sa.or_(ExchangeJob.lease_until.is_(None), ExchangeJob.lease_until < now))
-        .order_by(ExchangeJob.created_at).limit(1).with_for_update(skip_locked=True)).first()
+    job = claim_oldest(session, ExchangeJob, OPEN, lease_seconds)
     if job is None:
         return None
-    job.lease_until = now + dt.timedelta(seconds=lease_seconds)
     if job.status == "queued":
         job.status = "running"
         log(session, job.tenant_id, job.id, "info", f"{job.direction} started ({job.version}: "
@@ -290,6 +288,8 @@ class ImportRun:
         try:
             for reader, item in read_items(job.version, stream):
                 n += 1
+                if getattr(reader, "full_catalogue", False):
+                    job.full_catalogue = True
                 if not self.header_checked and isinstance(reader, enterprisedata.Reader):
                     self.header_checked = True
                     if self._received_already(reader.header):
@@ -308,6 +308,8 @@ class ImportRun:
         self._complete()
         if self.message is not None:
             self._remember_message(*self.message)
+        if job.full_catalogue and job.source == "api" and "products" in job.objects:
+            deactivate_unlisted(self.session, job, self.crm, [job])
         return True
 
     def _received_already(self, header: enterprisedata.Header) -> bool:
@@ -431,12 +433,24 @@ class Batch:
     consumed: int = 0
 
 
+def deactivate_unlisted(session: Session, job: ExchangeJob, crm: Crm, listing: list[ExchangeJob]) -> int:
+    """A full catalogue: the products from 1C that the listing jobs did not mention are deactivated
+    (a changes-only file never does this). Counted in ``job.deactivated``; committed by the caller."""
+    answer = crm.deactivate_unlisted(caller_of(job), [str(j.id) for j in listing])
+    count = int(answer.get("deactivated", 0))
+    job.deactivated = (job.deactivated or 0) + count
+    log(session, job.tenant_id, job.id, "info",
+        f"full catalogue: {count} product(s) from 1C it does not list deactivated")
+    return count
+
+
 def finish(session: Session, job: ExchangeJob, outbox: Any) -> None:
     job.status, job.finished_at, job.lease_until = "done", utcnow(), None
     if job.direction == "import":
         drop_file(session, job)
     summary = {"version": job.version, "objects": job.objects, "overwrite": job.overwrite, "read": job.read,
-               "created": job.created, "updated": job.updated, "skipped": job.skipped, "rejected": job.rejected}
+               "created": job.created, "updated": job.updated, "skipped": job.skipped, "rejected": job.rejected,
+               "deactivated": job.deactivated}
     log(session, job.tenant_id, job.id, "info", f"{job.direction} done: " + ", ".join(
         f"{k} {summary[k]}" for k in ("read", "created", "updated", "skipped", "rejected")))
     outbox.record(session, journal.RECORD_CHANGED, {
@@ -503,69 +517,70 @@ def _organisation(session: Session, job: ExchangeJob) -> dict[str, Any]:
     return {"id": row.code, "external_id": row.code, "kind": "legal", **row.data}
 
 
-def run_export(session: Session, job: ExchangeJob, crm: Crm, commit: Callable[[], None],
-               on_objects: Callable[[str, str, int], None] = lambda kind, outcome, n: None) -> None:
-    """Writes the whole file (an export is rewritten from the start when its runner stopped)."""
-    drop_file(session, job)
-    out = PartWriter(session, job)
-    now = utcnow()
-    written = 0
+def _party_of(page: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    return (page.get("counterparties") or {}).get(item["counterparty_id"]) or {
+        "id": item["counterparty_id"], "name": "?", "kind": "legal"}
+
+
+Write = Callable[[str, dict[str, Any], dict[str, Any]], str]  # (object, record, its page) -> the text
+
+
+def _writer(session: Session, job: ExchangeJob, now: dt.datetime) -> tuple[str, Write, str]:
+    """The head, the writer of one record, and the tail of the job's version."""
+    # our organisation, named by an invoice in the 8.2 and EnterpriseData formats
+    organisation = _organisation(session, job) if "invoices" in job.objects and job.version != "commerceml-2.10" \
+        else {}
     if job.version == "bp82":
         windows = list(job.windows.values())
-        out.write(kd2.head(now, min((w.get("since") or "" for w in windows), default=None),
-                           max((w.get("until") or "" for w in windows), default=None)))
-        writer = kd2.Writer()
-        organisation = _organisation(session, job) if "invoices" in job.objects else {}
-        for kind in (k for k in EXPORT_ORDER if k in job.objects):
-            for page in _pages(crm, job, kind):
-                for item in page["items"]:
-                    if kind == "counterparties":
-                        out.write(writer.counterparty(item))
-                    elif kind == "contacts":
-                        party = (page.get("counterparties") or {}).get(item.get("counterparty_id") or "")
-                        out.write(writer.contact(item, party))
-                    elif kind == "products":
-                        out.write(writer.product(item))
-                    else:
-                        party = (page.get("counterparties") or {}).get(item["counterparty_id"]) or {
-                            "id": item["counterparty_id"], "name": "?", "kind": "legal"}
-                        out.write(writer.invoice(item, party, organisation, page.get("products") or {}))
-                written += len(page["items"])
-                on_objects(kind, "exported", len(page["items"]))
-        out.write(kd2.TAIL)
-    elif job.version.startswith("enterprisedata"):
+        kd2_writer = kd2.Writer()
+
+        def bp82(kind: str, item: dict[str, Any], page: dict[str, Any]) -> str:
+            if kind == "counterparties":
+                return kd2_writer.counterparty(item)
+            if kind == "contacts":
+                return kd2_writer.contact(item, (page.get("counterparties") or {}).get(item.get("counterparty_id")
+                                                                                        or ""))
+            if kind == "products":
+                return kd2_writer.product(item)
+            return kd2_writer.invoice(item, _party_of(page, item), organisation, page.get("products") or {})
+        return (kd2.head(now, min((w.get("since") or "" for w in windows), default=None),
+                         max((w.get("until") or "" for w in windows), default=None)), bp82, kd2.TAIL)
+    if job.version.startswith("enterprisedata"):
         peer = session.get(ExchangePeer, (job.tenant_id, job.version, ""), with_for_update=True)
         if peer is None:
             peer = ExchangePeer(tenant_id=job.tenant_id, version=job.version, peer="", received_no=0, sent_no=0)
             session.add(peer)
         peer.sent_no += 1
-        out.write(enterprisedata.head(now, peer.sent_no, peer.received_no, "CRM", "1C"))
-        organisation = _organisation(session, job) if "invoices" in job.objects else {}
-        for kind in (k for k in EXPORT_ORDER if k in job.objects):
-            for page in _pages(crm, job, kind):
-                for item in page["items"]:
-                    if kind == "counterparties":
-                        out.write(enterprisedata.write_counterparty(item, []))
-                    elif kind == "products":
-                        out.write(enterprisedata.write_product(item))
-                    else:
-                        party = (page.get("counterparties") or {}).get(item["counterparty_id"]) or {
-                            "id": item["counterparty_id"], "name": "?", "kind": "legal"}
-                        out.write(enterprisedata.write_invoice(item, party, organisation, page.get("products") or {}))
-                written += len(page["items"])
-                on_objects(kind, "exported", len(page["items"]))
-        out.write(enterprisedata.TAIL)
-    else:
-        out.write(commerceml.head(now))
-        for page in _pages(crm, job, "invoices"):
+
+        def ed(kind: str, item: dict[str, Any], page: dict[str, Any]) -> str:
+            if kind == "counterparties":
+                return enterprisedata.write_counterparty(item, [])
+            if kind == "products":
+                return enterprisedata.write_product(item)
+            return enterprisedata.write_invoice(item, _party_of(page, item), organisation, page.get("products") or {})
+        return enterprisedata.head(now, peer.sent_no, peer.received_no, "CRM", "1C"), ed, enterprisedata.TAIL
+
+    def cml(kind: str, item: dict[str, Any], page: dict[str, Any]) -> str:
+        contact = (page.get("contacts") or {}).get(item.get("contact_id") or "")
+        return commerceml.invoice_document(item, _party_of(page, item), contact, page.get("products") or {})
+    return commerceml.head(now), cml, commerceml.TAIL
+
+
+def run_export(session: Session, job: ExchangeJob, crm: Crm, commit: Callable[[], None],
+               on_objects: Callable[[str, str, int], None] = lambda kind, outcome, n: None) -> None:
+    """Writes the whole file (an export is rewritten from the start when its runner stopped)."""
+    drop_file(session, job)
+    out = PartWriter(session, job)
+    head, write, tail = _writer(session, job, utcnow())
+    out.write(head)
+    written = 0
+    for kind in (k for k in EXPORT_ORDER if k in job.objects):
+        for page in _pages(crm, job, kind):
             for item in page["items"]:
-                party = (page.get("counterparties") or {}).get(item["counterparty_id"]) or {
-                    "id": item["counterparty_id"], "name": "?"}
-                contact = (page.get("contacts") or {}).get(item.get("contact_id") or "")
-                out.write(commerceml.invoice_document(item, party, contact, page.get("products") or {}))
+                out.write(write(kind, item, page))
             written += len(page["items"])
-            on_objects("invoices", "exported", len(page["items"]))
-        out.write(commerceml.TAIL)
+            on_objects(kind, "exported", len(page["items"]))
+    out.write(tail)
     out.close()
     job.read = job.created = written
     job.size = out.size
@@ -610,6 +625,6 @@ def job_out(job: ExchangeJob) -> dict[str, Any]:
         "id": job.id, "direction": job.direction, "version": job.version, "objects": job.objects,
         "overwrite": job.overwrite, "file_name": job.file_name, "status": job.status, "read": job.read,
         "created": job.created, "updated": job.updated, "skipped": job.skipped, "rejected": job.rejected,
-        "progress": progress, "error": job.error,
+        "deactivated": job.deactivated, "progress": progress, "error": job.error,
         "download_url": f"/api/v1/exchange/jobs/{job.id}/file" if done_export else None,
         "created_at": job.created_at, "finished_at": job.finished_at})

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from contracts import journal
 from contracts.imports import ImportQuery, RowsQuery, duplicate_keys
 from crm_shared.db import insert_rows
+from crm_shared.jobs import claim_oldest
 from crm_shared.records import decode_cursor, encode_cursor, jsonable, parse_id
 from services.onec import columns
 from services.onec.exceptions import Conflict, NotFound, ValidationFailed
@@ -109,14 +110,9 @@ def table_of(session: Session, job: ImportJob) -> Table | None:
 
 def claim(session: Session, lease_seconds: float) -> ImportJob | None:
     """The oldest open job no runner holds, leased to this one (committed by the caller)."""
-    now = utcnow()
-    job = session.scalars(
-        sa.select(ImportJob).where(ImportJob.status.in_(OPEN),
-                                   sa.or_(ImportJob.lease_until.is_(None), ImportJob.lease_until < now))
-        .order_by(ImportJob.created_at).limit(1).with_for_update(skip_locked=True)).first()
+    job = claim_oldest(session, ImportJob, OPEN, lease_seconds)
     if job is None:
         return None
-    job.lease_until = now + dt.timedelta(seconds=lease_seconds)
     if job.status == "queued":
         job.status = "running"
     return job

@@ -421,9 +421,13 @@ class Writer:
 
     def product(self, item: dict[str, Any]) -> str:
         vat = item.get("vat_rate")
+        unit = self._unit(item.get("unit"))
+        # the unit itself, the first time a product names it (1C finds it by code; the name travels too)
+        first = "" if ("ЕдиницыИзмерения", str(unit["Код"])) in self.numbers else self._object(
+            BY_CODE["ЕдиницыИзмерения"], unit)
         refs = {"ЕдиницаХраненияОстатков": self._reference("ЕдиницаХраненияОстатков", BY_CODE["ЕдиницыИзмерения"],
-                                                           self._unit(item.get("unit")))}
-        return self._object(BY_CODE["Номенклатура"], {
+                                                           unit)}
+        return first + self._object(BY_CODE["Номенклатура"], {
             UUID_KEY: _uuid(item), "Артикул": item.get("article"), "Наименование": item.get("name"),
             "НаименованиеПолное": item.get("name"), "СтавкаНДС": VAT_OUT.get(str(vat).split(".")[0] if vat else None,
                                                                              "НДС22"),

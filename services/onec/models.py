@@ -124,6 +124,9 @@ class ExchangeJob(Base):
     version: Mapped[str] = mapped_column(sa.String(32))
     objects: Mapped[list[str]] = mapped_column(JSONB)
     windows: Mapped[dict[str, Any]] = mapped_column(JSONB)  # an export's object -> {since, until}
+    # "api" (an upload: the job is the whole exchange) or "http:<session>" (one file of 1C's HTTP exchange)
+    source: Mapped[str] = mapped_column(sa.String(64), default="api")
+    full_catalogue: Mapped[bool] = mapped_column(sa.Boolean, default=False)  # a CommerceML catalogue, not changes
     overwrite: Mapped[bool] = mapped_column(sa.Boolean)
     file_name: Mapped[str | None] = mapped_column(sa.String(300))
     status: Mapped[str] = mapped_column(sa.String(16))
@@ -132,6 +135,7 @@ class ExchangeJob(Base):
     updated: Mapped[int] = mapped_column(sa.Integer, default=0)
     skipped: Mapped[int] = mapped_column(sa.Integer, default=0)
     rejected: Mapped[int] = mapped_column(sa.Integer, default=0)
+    deactivated: Mapped[int] = mapped_column(sa.Integer, default=0)  # left out of a full catalogue
     position: Mapped[int] = mapped_column(sa.Integer, default=0)     # objects of the file done
     batch_no: Mapped[int] = mapped_column(sa.Integer, default=0)
     size: Mapped[int] = mapped_column(sa.BigInteger, default=0)      # the file's bytes

@@ -332,11 +332,28 @@ class OnecService(DatabaseServiceBase):
             site_exchange.sale_success(self.db, row)
             self.db.commit()
             return text("success\n")
-        if mode in ("deactivate", "complete", "success"):
+        if mode == "deactivate" and kind == "catalog":
+            answer = self._site_deactivate(row)
+            self.db.commit()
+            return text(answer)
+        if mode in ("complete", "success"):
             self.db.commit()
             return text("success\n")
         self.db.rollback()
         return text(f"failure\nunknown mode {mode!r} for type {kind!r}\n", 400)
+
+    def _site_deactivate(self, row: Any) -> str:
+        """``mode=deactivate`` (1C's full catalogue sent): products from 1C that the session's files did not
+        list are deactivated, once every file of the session is imported."""
+        jobs = site_exchange.session_jobs(self.db, row)
+        if any(j.status in exchange.OPEN for j in jobs):
+            return "progress\nthe catalogue is still being imported\n"
+        full = [j for j in jobs if j.status == "done" and j.full_catalogue]
+        if not full:
+            return "success\nnothing to deactivate: no full catalogue in this exchange\n"
+        crm = _ExchangeCrm(self.cluster.with_timeout(self.settings.ONEC_BATCH_TIMEOUT_SECONDS).crm)
+        count = exchange.deactivate_unlisted(self.db, full[-1], crm, [j for j in jobs if j.status == "done"])
+        return f"success\n{count} product(s) deactivated\n"
 
     def _site_import(self, row: Any, name: str, answer_progress: bool = True) -> dict[str, Any]:
         tenant_id = row.tenant_id
@@ -391,53 +408,66 @@ class OnecService(DatabaseServiceBase):
 
         def counted(object_kind: str, outcome: str, n: int) -> None:
             m.exchange_objects().labels(job.version, object_kind, outcome).inc(n)
-        try:
+
+        def body() -> None:
             if job.direction == "import":
                 run = exchange.ImportRun(self.db, job, crm, self.db.commit, self.stopping,
                                          settings.ONEC_JOB_LEASE_SECONDS, on_objects=counted)
                 if not run.run():
-                    job.lease_until = None
+                    job.lease_until = None  # another runner may take it at once
                     return
             else:
                 exchange.run_export(self.db, job, crm, self.db.commit, on_objects=counted)
             exchange.finish(self.db, job, self.outbox)
             self.db.commit()
-            self._release_exchange_file(job)
+            self._release_stored(job, f"1c-import:{job.id}")
             m.jobs().labels(kind, "done").inc()
             m.exchange_duration().labels(job.version, job.direction).observe(time.perf_counter() - started)
+
+        def failed(again: Any, message: str, outcome: str) -> None:
+            exchange.fail(self.db, again, message)
+            self.db.commit()
+            m.jobs().labels(kind, outcome).inc()
+            self._release_stored(again, f"1c-import:{again.id}")
+        self._guarded(job, body, failed, settings)
+
+    def _guarded(self, job: Any, body: Callable[[], None], failed: Callable[[Any, str, str], None],
+                 settings: Settings) -> None:
+        """Runs one pass of a job. A crm service that is down or slow makes the job wait and try again
+        later, from its last batch (backoff 2, 4 … 300 s, ``ONEC_JOB_MAX_ATTEMPTS`` tries); a refusal
+        (``expected_error``) or anything unexpected (``error``) fails it."""
+        model, key = type(job), (job.tenant_id, job.id)
+        try:
+            body()
         except ServiceUnavailable as exc:
             self.db.rollback()
-            job = self.db.get(ExchangeJob, (job.tenant_id, job.id))
-            job.attempts += 1
-            if job.attempts >= settings.ONEC_JOB_MAX_ATTEMPTS:
-                self._fail_exchange(job, kind, f"gave up after {job.attempts} tries: {exc}", "error")
+            again = self.db.get(model, key)
+            again.attempts += 1
+            if again.attempts >= settings.ONEC_JOB_MAX_ATTEMPTS:
+                failed(again, f"gave up after {again.attempts} tries: {exc}", "error")
             else:
-                job.lease_until = imports.utcnow() + dt.timedelta(seconds=min(300, 2 ** job.attempts))
-                log.warning("exchange job %s waits for the crm service (try %s): %s", job.id, job.attempts, exc)
+                again.lease_until = imports.utcnow() + dt.timedelta(seconds=min(300, 2 ** again.attempts))
+                log.warning("job %s waits for the crm service (try %s): %s", again.id, again.attempts, exc)
         except CrmError as exc:
             self.db.rollback()
-            self._fail_exchange(self.db.get(ExchangeJob, (job.tenant_id, job.id)), kind, str(exc), "expected_error")
+            again = self.db.get(model, key)
+            if again is not None:
+                failed(again, str(exc), "expected_error")
         except Exception as exc:  # noqa: BLE001 - a job must end, whatever broke
-            log.exception("exchange job %s failed", job.id)
+            log.exception("job %s failed", job.id)
             self.db.rollback()
-            self._fail_exchange(self.db.get(ExchangeJob, (job.tenant_id, job.id)), kind,
-                                f"unexpected error: {type(exc).__name__}", "error")
+            again = self.db.get(model, key)
+            if again is not None:
+                failed(again, f"unexpected error: {type(exc).__name__}", "error")
 
-    def _fail_exchange(self, job: ExchangeJob | None, kind: str, message: str, outcome: str) -> None:
-        if job is None:
-            return
-        exchange.fail(self.db, job, message)
-        self.db.commit()
-        m.jobs().labels(kind, outcome).inc()
-        self._release_exchange_file(job)
-
-    def _release_exchange_file(self, job: ExchangeJob) -> None:
+    def _release_stored(self, job: Any, ref: str) -> None:
+        """A job's file leaves the quota once it is deleted (housekeeping retries a failure)."""
         if not job.file_bytes:
             return
         try:
-            self.cluster.auth.release_stored(job.tenant_id, job.file_bytes, f"1c-import:{job.id}")
+            self.cluster.auth.release_stored(job.tenant_id, job.file_bytes, ref)
         except CrmError as exc:
-            log.warning("could not release the storage of exchange import %s yet: %s", job.id, exc)
+            log.warning("could not release the storage of job %s yet: %s", job.id, exc)
             return
         job.file_bytes = 0
         self.db.commit()
@@ -456,7 +486,8 @@ class OnecService(DatabaseServiceBase):
     def _run(self, job: ImportJob, settings: Settings) -> None:
         kind = "csv_revert" if job.status == "reverting" else "csv_import"
         crm = _TimedCrm(self.cluster.with_timeout(settings.ONEC_BATCH_TIMEOUT_SECONDS).crm, job.entity)
-        try:
+
+        def body() -> None:
             if kind == "csv_revert":
                 if not imports.run_revert(self.db, job, crm, self.db.commit, self.outbox, self.stopping,
                                           settings.ONEC_JOB_LEASE_SECONDS):
@@ -472,46 +503,16 @@ class OnecService(DatabaseServiceBase):
                     return
                 imports.finish_import(self.db, job, self.outbox)
                 self.db.commit()
-                self._release_file(job)
+                self._release_stored(job, f"csv-import:{job.id}")
             m.jobs().labels(kind, "done").inc()
-        except ServiceUnavailable as exc:
-            self.db.rollback()
-            job = self.db.get(ImportJob, (job.tenant_id, job.id))
-            job.attempts += 1
-            if job.attempts >= settings.ONEC_JOB_MAX_ATTEMPTS:
-                self._fail(job, kind, f"gave up after {job.attempts} tries: {exc}", "error")
-            else:  # the crm service is down or slow: try again later, from the last batch done
-                job.lease_until = imports.utcnow() + dt.timedelta(seconds=min(300, 2 ** job.attempts))
-                log.warning("import job %s waits for the crm service (try %s): %s", job.id, job.attempts, exc)
-        except CrmError as exc:
-            self.db.rollback()
-            self._fail(self.db.get(ImportJob, (job.tenant_id, job.id)), kind, str(exc), "expected_error")
-        except Exception as exc:  # noqa: BLE001 - a job must end, whatever broke
-            log.exception("import job %s failed", job.id)
-            self.db.rollback()
-            self._fail(self.db.get(ImportJob, (job.tenant_id, job.id)), kind,
-                       f"unexpected error: {type(exc).__name__}", "error")
 
-    def _fail(self, job: ImportJob | None, kind: str, message: str, outcome: str) -> None:
-        if job is None:
-            return
-        imports.fail(self.db, job, message)
-        self.db.commit()
-        m.jobs().labels(kind, outcome).inc()
-        if kind == "csv_import":
-            self._release_file(job)
-
-    def _release_file(self, job: ImportJob) -> None:
-        """The file's bytes leave the quota once it is deleted (housekeeping retries a failure)."""
-        if not job.file_bytes:
-            return
-        try:
-            self.cluster.auth.release_stored(job.tenant_id, job.file_bytes, f"csv-import:{job.id}")
-        except CrmError as exc:
-            log.warning("could not release the storage of import %s yet: %s", job.id, exc)
-            return
-        job.file_bytes = 0
-        self.db.commit()
+        def failed(again: Any, message: str, outcome: str) -> None:
+            imports.fail(self.db, again, message)
+            self.db.commit()
+            m.jobs().labels(kind, outcome).inc()
+            if kind == "csv_import":
+                self._release_stored(again, f"csv-import:{again.id}")
+        self._guarded(job, body, failed, settings)
 
     @staticmethod
     def _count_rows(entity: str) -> Any:
@@ -526,7 +527,7 @@ class OnecService(DatabaseServiceBase):
         """Releases the storage of finished jobs still counted; forgets jobs past their retention."""
         for job in self.db.scalars(sa.select(ImportJob).where(ImportJob.status.in_(("done", "failed", "reverted")),
                                                               ImportJob.file_bytes > 0).limit(1000)):
-            self._release_file(job)
+            self._release_stored(job, f"csv-import:{job.id}")
         cutoff = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=self.settings.ONEC_IMPORT_RETENTION_DAYS)
         old = sa.select(ImportJob.tenant_id, ImportJob.id).where(
             ImportJob.finished_at < cutoff, ImportJob.status.in_(("done", "failed", "reverted")),
@@ -538,7 +539,7 @@ class OnecService(DatabaseServiceBase):
         # HTTP exchange sessions that ended (with what they uploaded and never imported)
         for exchange_job in self.db.scalars(sa.select(ExchangeJob).where(
                 ExchangeJob.status.in_(("done", "failed")), ExchangeJob.file_bytes > 0).limit(1000)):
-            self._release_exchange_file(exchange_job)
+            self._release_stored(exchange_job, f"1c-import:{exchange_job.id}")
         exchange.forget_before(self.db, cutoff)
         site_exchange.forget_expired(self.db)
 
@@ -556,6 +557,9 @@ class _ExchangeCrm:
     def exchange_export_page(self, caller: dict[str, Any], kind: str, window: dict[str, Any], after: str | None,
                              limit: int) -> dict[str, Any]:
         return dict(self.proxy.exchange_export_page(caller, kind, window, after, limit))
+
+    def deactivate_unlisted(self, caller: dict[str, Any], job_ids: list[str]) -> dict[str, Any]:
+        return dict(self.proxy.deactivate_unlisted(caller, job_ids))
 
 
 class _TimedCrm:

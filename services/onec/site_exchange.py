@@ -137,6 +137,7 @@ def _new_job(session: Session, row: ExchangeSession, filename: str) -> ExchangeJ
     job = X._new_job(row.tenant_id, str(row.user_id), row.actor, "import", VERSION, objects,
                      bool(settings and settings.overwrite), _base(filename))
     job.id = _job_id(row, filename)
+    job.source = f"http:{row.id}"
     direct = _upload_id(row, filename)
     if filename in (row.uploads or {}):  # sent as it is: its parts become the job's
         session.execute(sa.update(ImportFile).where(ImportFile.tenant_id == row.tenant_id,
@@ -171,6 +172,12 @@ def _extract(session: Session, row: ExchangeSession, filename: str, job: Exchang
         out.close()
         return out.size
     raise ValidationFailed(f"no file {filename} was sent (mode=file) in this session", code="no_such_file")
+
+
+def session_jobs(session: Session, row: ExchangeSession) -> list[ExchangeJob]:
+    return list(session.scalars(sa.select(ExchangeJob).where(
+        ExchangeJob.tenant_id == row.tenant_id, ExchangeJob.source == f"http:{row.id}").order_by(
+        ExchangeJob.created_at)))
 
 
 def _fetcher(session: Session, tenant_id: str, upload: uuid.UUID) -> Callable[[int], bytes | None]:

@@ -663,3 +663,41 @@ def test_housekeeping_forgets_finished_jobs_past_the_retention(inst, suite):
     assert api.ok("GET", f"/exchange/jobs/{kept['id']}")["status"] == "done"
     assert _download(api, kept).startswith(b"\xef\xbb\xbf<?xml")
     engine.dispose()
+
+
+def _catalogue(*articles: str, changes_only: bool = False) -> bytes:
+    goods = "".join(f"<Товар><Ид>full-{a}</Ид><Артикул>FULL-{a}</Артикул><Наименование>Товар {a}</Наименование>"
+                    f"<БазоваяЕдиница Код=\"796\">шт</БазоваяЕдиница></Товар>" for a in articles)
+    flag = "true" if changes_only else "false"
+    return cml(f'<Каталог СодержитТолькоИзменения="{flag}"><Ид>c</Ид><ИдКлассификатора>c</ИдКлассификатора>'
+               f"<Наименование>Каталог</Наименование><Товары>{goods}</Товары></Каталог>")
+
+
+def test_a_full_catalogue_deactivates_what_it_leaves_out_and_a_changes_only_one_does_not(suite):
+    api = Instance(suite).admin  # a tenant of its own: a full catalogue speaks for all its products from 1C
+    own = api.ok("POST", "/products", {"name": "Свой товар без 1С"}, status=201)
+    first = run(api, _catalogue("1", "2", "3"), version="commerceml-2.10")
+    assert (first["created"], first["deactivated"]) == (3, 0)
+    changes = run(api, _catalogue("1", changes_only=True), version="commerceml-2.10")
+    assert changes["deactivated"] == 0 and api.ok("GET", "/products/count", q="FULL", active="true")["count"] == 3
+    full = run(api, _catalogue("1", "3"), version="commerceml-2.10")
+    assert (full["deactivated"], full["skipped"]) == (1, 2)
+    assert one(api, "/products", q="FULL-2")["active"] is False
+    assert api.ok("GET", f"/products/{own['id']}")["active"] is True  # never came from 1C
+    assert "1 product(s) from 1C it does not list deactivated" in log_of(api, full["id"])[1]["message"]
+    # the HTTP exchange: mode=deactivate once 1C has sent its full catalogue, file by file
+    inst = Instance(suite)
+    onec = OneC(inst, _exchange_user(inst))
+    assert onec.checkauth("catalog", STRONG).text.startswith("success")
+    for name, content in (("import0_1.xml", _catalogue("7", "8")),):
+        assert onec.call("catalog", "file", content, filename=name).text.startswith("success")
+        wait_for(lambda name=name: onec.call("catalog", "import", filename=name).text.startswith("success"),
+                 timeout=60, message=f"the import of {name}")
+    assert onec.call("catalog", "deactivate").text.startswith("success\n0 product")
+    onec = OneC(inst, _exchange_user(inst))
+    assert onec.checkauth("catalog", STRONG).text.startswith("success")
+    assert onec.call("catalog", "file", _catalogue("8"), filename="import0_1.xml").text.startswith("success")
+    wait_for(lambda: onec.call("catalog", "import", filename="import0_1.xml").text.startswith("success"),
+             timeout=60, message="the second exchange")
+    assert onec.call("catalog", "deactivate").text.startswith("success\n1 product")
+    assert one(inst.admin, "/products", q="FULL-7")["active"] is False

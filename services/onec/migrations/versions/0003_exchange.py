@@ -38,11 +38,14 @@ def upgrade() -> None:
         sa.Column("version", sa.String(32), nullable=False),
         sa.Column("objects", JSONB, nullable=False),
         sa.Column("windows", JSONB, nullable=False),
+        sa.Column("source", sa.String(64), nullable=False, server_default="api"),
+        sa.Column("full_catalogue", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("overwrite", sa.Boolean, nullable=False),
         sa.Column("file_name", sa.String(300)),
         sa.Column("status", sa.String(16), nullable=False),
         *[sa.Column(name, sa.Integer, nullable=False, server_default="0")
-          for name in ("read", "created", "updated", "skipped", "rejected", "position", "batch_no", "attempts")],
+          for name in ("read", "created", "updated", "skipped", "rejected", "deactivated", "position", "batch_no",
+                       "attempts")],
         *[sa.Column(name, sa.BigInteger, nullable=False, server_default="0")
           for name in ("size", "consumed", "file_bytes")],
         sa.Column("lease_until", TS),
