@@ -53,7 +53,7 @@ class ApiEndpoint(HttpRequestHandler):
                  status: int = 200, summary: str = "", tags: tuple[str, ...] = (),
                  auth: str | None = "bearer", max_body_bytes: int | None = None,
                  raw_response: str | None = None, errors: tuple[int, ...] = (),
-                 raw_body: tuple[str, ...] = (), **kwargs: Any) -> None:
+                 raw_body: tuple[str, ...] = (), error_type: str = "application/json", **kwargs: Any) -> None:
         super().__init__(method, url, expected_exceptions=(CrmError,), **kwargs)
         self.body_schema = body
         self.query_schema = query
@@ -66,6 +66,7 @@ class ApiEndpoint(HttpRequestHandler):
         self.raw_response = raw_response  # a content type for non-JSON answers (metrics)
         self.errors = errors  # error statuses to document beyond the ones implied (e.g. 429)
         self.raw_body = raw_body  # content types of a body taken as bytes (a file), passed as ``content``
+        self.error_type = error_type  # what the errors are written as (1C's protocol answers plain text)
 
     def setup(self) -> None:
         super().setup()

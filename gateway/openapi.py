@@ -92,7 +92,8 @@ def build_openapi(service_cls: type, title: str, version: str) -> dict[str, Any]
         for code, text in _ERRORS.items():
             if not _applies(code, ep, bool(params)):
                 continue
-            responses[code] = {"description": text, "content": {"application/json": {"schema": error_ref}}}
+            body = {"schema": error_ref} if ep.error_type == "application/json" else {"schema": {"type": "string"}}
+            responses[code] = {"description": text, "content": {ep.error_type: body}}
         op["responses"] = responses
         if ep.auth is not None:
             op["security"] = [{"operatorToken": []}] if ep.auth == "operator" else [{"bearerAuth": []}]

@@ -147,13 +147,15 @@ class ExchangeRoutes:
 
     # -- the CommerceML HTTP protocol --------------------------------------------------------
     @api("GET", "/api/v1/exchange/1c", auth=None, raw_response="text/plain", tags=("exchange",),
+         errors=(400, 401, 403, 409, 429), error_type="text/plain",
          summary="The CommerceML HTTP protocol as 1C drives it: type=catalog|sale, "
                  "mode=checkauth|init|import|query|success (see docs/onec.md)")
     def exchange_1c(self, request: Request) -> Any:
         return self._exchange_1c(request, b"")
 
     @api("POST", "/api/v1/exchange/1c", auth=None, raw_body=FILE_TYPES, raw_response="text/plain",
-         tags=("exchange",), summary="The CommerceML HTTP protocol: mode=file (a chunk of the file, appended)")
+         tags=("exchange",), errors=(400, 401, 403, 409, 429), error_type="text/plain",
+         summary="The CommerceML HTTP protocol: mode=file (a chunk of the file, appended)")
     def exchange_1c_file(self, request: Request, content: bytes) -> Any:
         return self._exchange_1c(request, content)
 

@@ -20,11 +20,12 @@ COUNTERS = {
     "crm_entrypoint_calls_total", "crm_http_requests_total", "crm_outbox_published_total",
     "crm_outbox_publish_failures_total", "crm_events_retried_total", "crm_events_parked_total",
     "crm_events_duplicates_total", "crm_rpc_client_timeouts_total", "crm_onec_jobs_total",
-    "crm_onec_import_rows_total", "crm_onec_export_rows_total",
+    "crm_onec_import_rows_total", "crm_onec_export_rows_total", "crm_onec_exchange_objects_total",
     # planned
     "crm_mail_poll_failures_total", "crm_sip_registrations_lost_total",
 }
-HISTOGRAMS = {"crm_entrypoint_duration_seconds", "crm_http_request_duration_seconds", "crm_onec_import_batch_seconds"}
+HISTOGRAMS = {"crm_entrypoint_duration_seconds", "crm_http_request_duration_seconds", "crm_onec_import_batch_seconds",
+              "crm_onec_exchange_job_seconds"}
 GAUGES = {
     "crm_outbox_pending_events", "crm_onec_open_jobs", "crm_onec_oldest_open_job_seconds",
     # planned
