@@ -396,6 +396,11 @@ def export_page(work: Work, kind_name: str, query: Any, after: str | None, limit
     answer: dict[str, Any] = {"items": items, "after": str(rows[-1].id) if len(rows) == limit else None}
     if kind_name == "invoices" and rows:
         answer.update(_related(work, rows))
+        # an invoice goes with its counterparty, or not at all: one outside the caller's read scope
+        # withholds the invoice (counted) rather than leaking the counterparty or writing a blank one
+        kept = [i for i in items if i["counterparty_id"] in answer["counterparties"]]
+        answer["withheld"] = len(items) - len(kept)
+        answer["items"] = kept
     elif kind_name == "contacts" and rows:  # a contact person is written with the counterparty it belongs to
         answer["counterparties"] = _related(work, [], {r.counterparty_id for r in rows if r.counterparty_id})[
             "counterparties"]
@@ -403,12 +408,14 @@ def export_page(work: Work, kind_name: str, query: Any, after: str | None, limit
 
 
 def _related(work: Work, invoices: list[Any], parties: set[Any] | None = None) -> dict[str, Any]:
+    """The records invoices (or contacts) point at, under the caller's read scope of each."""
     def many(name: str, ids: set[Any]) -> dict[str, Any]:
         if not ids:
             return {}
         kind = kind_of(name, write=True)
-        rows = work.session.scalars(sa.select(kind.model).where(kind.model.tenant_id == work.tenant_id,
-                                                                kind.model.id.in_(sorted(ids))))
+        m = kind.model
+        rows = work.session.scalars(sa.select(m).where(m.tenant_id == work.tenant_id, m.id.in_(sorted(ids)),
+                                                       work.condition(kind.right("read"), m.responsible_id)))
         return {item["id"]: item for item in kind.out_many(work, list(rows))}
     return {"counterparties": many("counterparties", {i.counterparty_id for i in invoices} | (parties or set())),
             "contacts": many("contacts", {i.contact_id for i in invoices if i.contact_id}),

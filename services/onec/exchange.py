@@ -574,13 +574,19 @@ def run_export(session: Session, job: ExchangeJob, crm: Crm, commit: Callable[[]
     head, write, tail = _writer(session, job, utcnow())
     out.write(head)
     written = 0
+    withheld = 0
     for kind in (k for k in EXPORT_ORDER if k in job.objects):
         for page in _pages(crm, job, kind):
             for item in page["items"]:
                 out.write(write(kind, item, page))
             written += len(page["items"])
+            withheld += int(page.get("withheld") or 0)
             on_objects(kind, "exported", len(page["items"]))
     out.write(tail)
+    if withheld:
+        job.skipped = withheld
+        log(session, job.tenant_id, job.id, "warning", f"{withheld} invoice(s) left out: their counterparty is "
+                                                       "outside your read rights")
     out.close()
     job.read = job.created = written
     job.size = out.size

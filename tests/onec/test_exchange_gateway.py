@@ -701,3 +701,23 @@ def test_a_full_catalogue_deactivates_what_it_leaves_out_and_a_changes_only_one_
              timeout=60, message="the second exchange")
     assert onec.call("catalog", "deactivate").text.startswith("success\n1 product")
     assert one(inst.admin, "/products", q="FULL-7")["active"] is False
+
+
+def test_an_export_holds_what_the_callers_rights_show(inst):
+    admin = inst.admin
+    role = admin.ok("POST", "/roles", {"name": "Обмен, свои контрагенты", "rights": {
+        "exchange.run": "all", "invoices.read": "all", "invoices.create": "own", "counterparties.read": "own",
+        "counterparties.create": "own", "products.read": "all", "contacts.read": "own"}}, status=201)
+    clerk = inst.staff("exchangeclerk", inst.department("Бухгалтерия обмена"), role["id"])
+    product = admin.ok("POST", "/products", {"name": "Товар прав", "price": "5.00"}, status=201)
+    theirs = admin.ok("POST", "/counterparties", {"name": "ООО Чужое Право"}, status=201)
+    mine = clerk.ok("POST", "/counterparties", {"name": "ООО Своё Право"}, status=201)
+    for who, party in ((admin, theirs), (clerk, mine)):
+        who.ok("POST", "/invoices", {"counterparty_id": party["id"], "lines": [{"product_id": product["id"],
+                                                                               "quantity": "1"}]}, status=201)
+    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2)).isoformat()
+    job = finished(clerk, clerk.ok("POST", "/exchange/export", {"version": "commerceml-2.10", "since": since},
+                                   status=202)["job_id"])
+    text = _download(clerk, job).decode("utf-8-sig")
+    assert "ООО Своё Право" in text and "ООО Чужое Право" not in text
+    assert job["skipped"] == 1 and "outside your read rights" in log_of(clerk, job["id"])[1]["message"]
