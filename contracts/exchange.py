@@ -58,10 +58,11 @@ VERSIONS: tuple[ExchangeVersion, ...] = (
         id="enterprisedata-1.8", title="1С:Бухгалтерия 3.0 (EnterpriseData 1.8)",
         description=("Версия обмена предназначена для интеграции с 1С:Бухгалтерия 3.0 и другими конфигурациями "
                      "8.3 через универсальный формат EnterpriseData 1.8. Объекты обмена: Контрагенты, "
-                     "Номенклатура, Поступления (только из 1С: ПБДС и ПКО), Счета (только из CRM). "
-                     "Синхронизируются единицы измерения, валюты, организации, удаления."),
+                     "Номенклатура, Поступления (только из 1С: ПБДС и ПКО), Счета и Контакты (только из CRM; "
+                     "контакты — как контактная информация их контрагентов). Синхронизируются единицы "
+                     "измерения, валюты, организации, удаления."),
         import_objects=["payments", "products", "counterparties", "service_data"],
-        export_objects=["invoices", "counterparties", "products"], has_rules=False),
+        export_objects=["invoices", "counterparties", "contacts", "products"], has_rules=False),
     ExchangeVersion(
         id="commerceml-2.10", title="CommerceML 2.10 (1С:Управление торговлей, сайты)",
         description=("Версия обмена для торговых конфигураций и коннекторов сайтов: каталог (import.xml: "
@@ -216,6 +217,8 @@ class ExchangeBatch(Contract):
 class ExportPageQuery(Contract):
     since: UtcDateTime | None = None
     until: UtcDateTime | None = None
+    # counterparties: with their contact people (EnterpriseData carries them as contact information)
+    with_contacts: bool = False
 
 
 def window(since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:

@@ -404,6 +404,15 @@ def export_page(work: Work, kind_name: str, query: Any, after: str | None, limit
     elif kind_name == "contacts" and rows:  # a contact person is written with the counterparty it belongs to
         answer["counterparties"] = _related(work, [], {r.counterparty_id for r in rows if r.counterparty_id})[
             "counterparties"]
+    elif kind_name == "counterparties" and rows and window.with_contacts:
+        people = kind_of("contacts", write=True)
+        found = work.session.scalars(sa.select(Contact).where(
+            Contact.tenant_id == work.tenant_id, Contact.counterparty_id.in_([r.id for r in rows]),
+            work.condition(people.right("read"), Contact.responsible_id)).order_by(Contact.full_name, Contact.id))
+        by_party: dict[str, list[dict[str, Any]]] = {}
+        for person in people.out_many(work, list(found)):
+            by_party.setdefault(str(person["counterparty_id"]), []).append(person)
+        answer["contacts"] = by_party
     return answer
 
 

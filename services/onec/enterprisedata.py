@@ -286,10 +286,9 @@ def write_counterparty(party: dict[str, Any], contacts: list[dict[str, Any]]) ->
     kinds = {"legal": "ЮридическийАдрес", "actual": "ФактическийАдрес", "postal": "ПочтовыйАдрес"}
     rows += [(kinds.get(a.get("kind", ""), "ФактическийАдрес"), a["text"]) for a in party.get("addresses") or []]
     for person in contacts:  # the contact people, as the counterparty's contact information
-        for phone in person.get("phones") or []:
-            rows.append(("Телефон", f"{phone} ({person['full_name']})"))
-        for email in person.get("emails") or []:
-            rows.append(("АдресЭлектроннойПочты", email))
+        rows += [("Телефон", phone) for phone in person.get("phones") or [] if ("Телефон", phone) not in rows]
+        rows += [("АдресЭлектроннойПочты", email) for email in person.get("emails") or []
+                 if ("АдресЭлектроннойПочты", email) not in rows]
     info = "".join(f"<Строка><ВидКонтактнойИнформации>{kind}</ВидКонтактнойИнформации>"
                    f"<ЗначенияПолей>{_e(value)}</ЗначенияПолей></Строка>" for kind, value in rows)
     return ("<Справочник.Контрагенты><КлючевыеСвойства>" + party_keys(party) + "</КлючевыеСвойства>"

@@ -494,10 +494,11 @@ class PartWriter:
             self.buffer = bytearray()
 
 
-def _pages(crm: Crm, job: ExchangeJob, kind: str) -> Iterator[dict[str, Any]]:
+def _pages(crm: Crm, job: ExchangeJob, kind: str, **extra: Any) -> Iterator[dict[str, Any]]:
     after = None
     while True:
-        page = crm.exchange_export_page(caller_of(job), kind, job.windows.get(kind) or {}, after, 1000)
+        page = crm.exchange_export_page(caller_of(job), kind, {**(job.windows.get(kind) or {}), **extra}, after,
+                                        1000)
         yield page
         after = page.get("after")
         if not after:
@@ -554,7 +555,7 @@ def _writer(session: Session, job: ExchangeJob, now: dt.datetime) -> tuple[str, 
 
         def ed(kind: str, item: dict[str, Any], page: dict[str, Any]) -> str:
             if kind == "counterparties":
-                return enterprisedata.write_counterparty(item, [])
+                return enterprisedata.write_counterparty(item, (page.get("contacts") or {}).get(item["id"], []))
             if kind == "products":
                 return enterprisedata.write_product(item)
             return enterprisedata.write_invoice(item, _party_of(page, item), organisation, page.get("products") or {})
@@ -575,8 +576,15 @@ def run_export(session: Session, job: ExchangeJob, crm: Crm, commit: Callable[[]
     out.write(head)
     written = 0
     withheld = 0
-    for kind in (k for k in EXPORT_ORDER if k in job.objects):
-        for page in _pages(crm, job, kind):
+    kinds = [k for k in EXPORT_ORDER if k in job.objects]
+    extra: dict[str, Any] = {}
+    if job.version.startswith("enterprisedata") and "contacts" in kinds:
+        # EnterpriseData has contact people only as their counterparty's contact information
+        kinds = [k for k in kinds if k != "contacts"]
+        kinds = kinds if "counterparties" in kinds else ["counterparties", *kinds]
+        extra = {"with_contacts": True}
+    for kind in kinds:
+        for page in _pages(crm, job, kind, **(extra if kind == "counterparties" else {})):
             for item in page["items"]:
                 out.write(write(kind, item, page))
             written += len(page["items"])

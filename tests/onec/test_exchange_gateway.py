@@ -148,7 +148,7 @@ def test_versions_and_the_exchange_form(inst):
     saved = api.ok("PUT", "/exchange/settings", form)
     assert saved["overwrite"] is True and saved["export_objects"]["invoices"]["since"].startswith("2026-01-01")
     assert api.ok("GET", "/exchange/settings")["file_name"] == "crm.xml"
-    error_of(api.call("PUT", "/exchange/settings", json={**form, "export_objects": {"contacts": {}}}), 422,
+    error_of(api.call("PUT", "/exchange/settings", json={**form, "import_objects": ["contacts"]}), 422,
              "validation_failed")
     entry = api.ok("GET", "/journal", entity="exchange_settings")["items"][0]
     assert entry["action"] == "settings" and entry["changes"]["version"] == "enterprisedata-1.8"
@@ -317,8 +317,8 @@ def test_exports_validate_against_the_official_schemas_and_round_trip(inst, suit
     api = inst.admin
     party = api.ok("POST", "/counterparties", {"name": "ООО Экспорт", "inn": "7736207543", "kpp": "773601001",
                                                "emails": ["exp@example.ru"]}, status=201)
-    contact = api.ok("POST", "/contacts", {"full_name": "Сидоров Экспорт", "counterparty_id": party["id"]},
-                     status=201)
+    contact = api.ok("POST", "/contacts", {"full_name": "Сидоров Экспорт", "counterparty_id": party["id"],
+                                           "phones": ["+7 495 222-33-44"]}, status=201)
     product = api.ok("POST", "/products", {"name": "Товар экспорта", "article": "EXP-1", "price": "100.00",
                                            "vat_rate": "20"}, status=201)
     api.ok("POST", "/invoices", {"counterparty_id": party["id"], "contact_id": contact["id"],
@@ -353,6 +353,7 @@ def test_exports_validate_against_the_official_schemas_and_round_trip(inst, suit
     assert loaded["rejected"] == 0, log_of(fresh, loaded["id"])
     twin = one(fresh, "/counterparties", q="ООО Экспорт")
     assert (twin["name"], twin["kpp"], twin["external_id"]) == ("ООО Экспорт", "773601001", party["id"])
+    assert (twin["emails"], twin["phones"]) == (["exp@example.ru"], ["+7 495 222-33-44"])  # the contact's phone
     copy = one(fresh, "/products", q="EXP-1")
     assert (copy["name"], copy["vat_rate"], copy["external_id"]) == ("Товар экспорта", "20", product["id"])
 
@@ -705,6 +706,7 @@ def test_a_full_catalogue_deactivates_what_it_leaves_out_and_a_changes_only_one_
 
 def test_an_export_holds_what_the_callers_rights_show(inst):
     admin = inst.admin
+    since = dt.datetime.now(dt.timezone.utc).isoformat()  # this test's invoices only
     role = admin.ok("POST", "/roles", {"name": "Обмен, свои контрагенты", "rights": {
         "exchange.run": "all", "invoices.read": "all", "invoices.create": "own", "counterparties.read": "own",
         "counterparties.create": "own", "products.read": "all", "contacts.read": "own"}}, status=201)
@@ -715,7 +717,6 @@ def test_an_export_holds_what_the_callers_rights_show(inst):
     for who, party in ((admin, theirs), (clerk, mine)):
         who.ok("POST", "/invoices", {"counterparty_id": party["id"], "lines": [{"product_id": product["id"],
                                                                                "quantity": "1"}]}, status=201)
-    since = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=2)).isoformat()
     job = finished(clerk, clerk.ok("POST", "/exchange/export", {"version": "commerceml-2.10", "since": since},
                                    status=202)["job_id"])
     text = _download(clerk, job).decode("utf-8-sig")
