@@ -166,7 +166,7 @@ class ExchangeRoutes:
                 return self._checkauth(request, kind)
             answer = self._onec(UPLOAD_TIMEOUT).exchange_http(
                 request.cookies.get("crm_1c_session", ""), kind, mode, request.args.get("filename", "")[:300],
-                base64.b64encode(content).decode() if content else None)
+                base64.b64encode(content).decode() if content else None, request.args.get("version", "")[:8] or None)
         except CrmError as exc:
             return _failure(exc)
         return _text(answer["text"], int(answer["status"]), str(answer["content_type"]))

@@ -291,7 +291,7 @@ class OnecService(DatabaseServiceBase):
 
     @domain_rpc
     def exchange_http(self, cookie: str, kind: str, mode: str, filename: str | None = None,
-                      content_b64: str | None = None) -> dict[str, Any]:
+                      content_b64: str | None = None, version: str | None = None) -> dict[str, Any]:
         """One call of 1C after checkauth: ``{status, text, content_type}``, the answer 1C reads."""
         def text(body: str, status: int = 200, content_type: str = "text/plain; charset=utf-8") -> dict[str, Any]:
             return {"status": status, "text": body, "content_type": content_type}
@@ -305,7 +305,10 @@ class OnecService(DatabaseServiceBase):
         mode, kind, name = str(mode or ""), str(kind or ""), str(filename or "")
         if mode == "init":
             self.db.commit()
-            return text(f"zip=yes\nfile_limit={self.settings.ONEC_HTTP_FILE_LIMIT_BYTES}\n")
+            # 1C 8.3 asking for a protocol version (version=3.1) also wants the session named and the version
+            # confirmed; older ones read only the first two lines
+            extra = f"sessid={row.id}\nversion={str(version)[:8]}\n" if version else ""
+            return text(f"zip=yes\nfile_limit={self.settings.ONEC_HTTP_FILE_LIMIT_BYTES}\n{extra}")
         if mode == "file":
             kept = site_exchange.append(self.db, row, name, _content(content_b64 or ""))
             if kept and kind == "sale":  # documents from 1C: imported at once

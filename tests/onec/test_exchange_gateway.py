@@ -468,7 +468,9 @@ def test_the_commerceml_http_protocol_catalogue_zipped_and_chunked(inst):
     lines = auth.text.splitlines()
     assert lines[0] == "success" and lines[1] == "crm_1c_session" and onec.http.cookies.get(lines[1]) == lines[2]
     init = onec.call("catalog", "init").text.splitlines()
-    assert init[0] == "zip=yes" and init[1].startswith("file_limit=")
+    assert init[0] == "zip=yes" and init[1].startswith("file_limit=") and len(init) == 2
+    newer = onec.call("catalog", "init", version="3.1").text.splitlines()
+    assert newer[2].startswith("sessid=") and newer[3] == "version=3.1"
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("import0_1.xml", cml(CATALOGUE.replace("cml-p-", "http-p-").replace("CML-", "HTTP-")))
