@@ -12,7 +12,6 @@ identifier first, then by ИНН+КПП (counterparties) or article (products);
 deletion deactivates, never deletes."""
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -22,16 +21,11 @@ from contracts.base import Answer, Contract, Cursor, UtcDateTime
 
 ImportObject = Literal["payments", "products", "counterparties", "contacts", "service_data"]
 ExportObject = Literal["invoices", "counterparties", "contacts", "products"]
-IMPORT_TITLES = {"payments": "Поступления", "products": "Продукты", "counterparties": "Контрагенты",
-                 "contacts": "Контакты", "service_data": "Служебные данные"}
-EXPORT_TITLES = {"invoices": "Счета", "counterparties": "Контрагенты", "contacts": "Контакты",
-                 "products": "Продукты"}
 # the object list an item of the file belongs to (service data is kept by the onec service itself)
 OBJECT_OF_KIND = {"counterparty": "counterparties", "contact": "contacts", "product": "products",
                   "offer": "products", "payment": "payments", "unit": "service_data", "currency": "service_data",
                   "organisation": "service_data"}
 CRM_KINDS = ("counterparty", "contact", "product", "offer", "payment")
-JobStatus = Literal["queued", "running", "done", "failed"]
 VersionId = Literal["bp82", "enterprisedata-1.8", "commerceml-2.10"]
 
 
@@ -72,7 +66,6 @@ VERSIONS: tuple[ExchangeVersion, ...] = (
         import_objects=["payments", "products", "counterparties", "contacts", "service_data"],
         export_objects=["invoices"], has_rules=False),
 )
-VERSION_IDS = tuple(v.id for v in VERSIONS)
 
 
 def version_of(version_id: str) -> ExchangeVersion | None:
@@ -219,7 +212,3 @@ class ExportPageQuery(Contract):
     until: UtcDateTime | None = None
     # counterparties: with their contact people (EnterpriseData carries them as contact information)
     with_contacts: bool = False
-
-
-def window(since: dt.datetime | None, until: dt.datetime | None) -> dict[str, Any]:
-    return {"since": since.isoformat() if since else None, "until": until.isoformat() if until else None}

@@ -11,13 +11,13 @@ Read:
 - documents: their counterparties (with contacts and representatives) and,
   for "Выплата безналичных/наличных денег", a payment received.
 
-Written (``write_documents``): each invoice is a "Счет на оплату" document
+Written (``invoice_document``, between ``head`` and ``TAIL``): each invoice is a "Счет на оплату" document
 with its counterparty, contact person and lines, valid against the 2.10
 schema, in UTF-8 with a BOM."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, Iterator
 from xml.sax.saxutils import escape
 
 from services.onec.xmlread import (
@@ -287,9 +287,3 @@ def invoice_document(invoice: dict[str, Any], party: dict[str, Any], contact: di
             + "<Контрагенты>" + _party(party, contact) + "</Контрагенты>"
             + _tag("Комментарий", invoice.get("comment")) + "<Товары>" + "".join(lines) + "</Товары>"
             + "</Документ>\n")
-
-
-def write_documents(now: dt.datetime, pages: Iterable[str]) -> Iterator[str]:
-    yield head(now)
-    yield from pages
-    yield TAIL

@@ -36,10 +36,10 @@ from contracts.exchange import (
     version_of,
 )
 from crm_shared.jobs import claim_oldest
-from crm_shared.records import decode_cursor, encode_cursor, jsonable, parse_id
+from crm_shared.records import encode_cursor, jsonable, parse_id
 from services.onec import commerceml, enterprisedata, kd2
 from services.onec.exceptions import NotFound, ValidationFailed
-from services.onec.imports import PART_BYTES, utcnow
+from services.onec.imports import PART_BYTES, number_cursor, utcnow
 from services.onec.models import (
     ExchangeJob,
     ExchangeLogEntry,
@@ -108,11 +108,9 @@ def list_log(session: Session, tenant_id: str, query_data: Any) -> dict[str, Any
         stmt = stmt.where(ExchangeLogEntry.job_id == query.job_id)
     if query.level:
         stmt = stmt.where(ExchangeLogEntry.level == query.level)
-    before = decode_cursor(query.cursor, 1)
+    before = number_cursor(query.cursor)
     if before is not None:
-        if not isinstance(before[0], int):
-            raise ValidationFailed("not a cursor this list returned", fields={"cursor": "not a cursor of this list"})
-        stmt = stmt.where(ExchangeLogEntry.id < before[0])
+        stmt = stmt.where(ExchangeLogEntry.id < before)
     rows = list(session.scalars(stmt.order_by(ExchangeLogEntry.id.desc()).limit(query.limit + 1)))
     more = len(rows) > query.limit
     rows = rows[:query.limit]
@@ -494,11 +492,11 @@ class PartWriter:
             self.buffer = bytearray()
 
 
-def _pages(crm: Crm, job: ExchangeJob, kind: str, **extra: Any) -> Iterator[dict[str, Any]]:
+def export_pages(crm: Any, caller: dict[str, Any], kind: str, window: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The crm service's export pages of ``kind`` changed within ``window``, in id order."""
     after = None
     while True:
-        page = crm.exchange_export_page(caller_of(job), kind, {**(job.windows.get(kind) or {}), **extra}, after,
-                                        1000)
+        page = crm.exchange_export_page(caller, kind, window, after, 1000)
         yield page
         after = page.get("after")
         if not after:
@@ -561,10 +559,13 @@ def _writer(session: Session, job: ExchangeJob, now: dt.datetime) -> tuple[str, 
             return enterprisedata.write_invoice(item, _party_of(page, item), organisation, page.get("products") or {})
         return enterprisedata.head(now, peer.sent_no, peer.received_no, "CRM", "1C"), ed, enterprisedata.TAIL
 
-    def cml(kind: str, item: dict[str, Any], page: dict[str, Any]) -> str:
-        contact = (page.get("contacts") or {}).get(item.get("contact_id") or "")
-        return commerceml.invoice_document(item, _party_of(page, item), contact, page.get("products") or {})
-    return commerceml.head(now), cml, commerceml.TAIL
+    return commerceml.head(now), lambda kind, item, page: cml_invoice(item, page), commerceml.TAIL
+
+
+def cml_invoice(item: dict[str, Any], page: dict[str, Any]) -> str:
+    """An invoice of an export page as a CommerceML document."""
+    contact = (page.get("contacts") or {}).get(item.get("contact_id") or "")
+    return commerceml.invoice_document(item, _party_of(page, item), contact, page.get("products") or {})
 
 
 def run_export(session: Session, job: ExchangeJob, crm: Crm, commit: Callable[[], None],
@@ -584,7 +585,8 @@ def run_export(session: Session, job: ExchangeJob, crm: Crm, commit: Callable[[]
         kinds = kinds if "counterparties" in kinds else ["counterparties", *kinds]
         extra = {"with_contacts": True}
     for kind in kinds:
-        for page in _pages(crm, job, kind, **(extra if kind == "counterparties" else {})):
+        window = {**(job.windows.get(kind) or {}), **(extra if kind == "counterparties" else {})}
+        for page in export_pages(crm, caller_of(job), kind, window):
             for item in page["items"]:
                 out.write(write(kind, item, page))
             written += len(page["items"])

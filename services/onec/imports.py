@@ -356,16 +356,24 @@ def job_out(job: ImportJob) -> dict[str, Any]:
         "error": job.error, "reverted": job.reverted, "created_at": job.created_at, "finished_at": job.finished_at})
 
 
+def number_cursor(cursor: str | None) -> int | None:
+    """The number a list of rows or log entries gave as its ``next_cursor`` (None for the first page)."""
+    decoded = decode_cursor(cursor, 1)
+    if decoded is None:
+        return None
+    if not isinstance(decoded[0], int):
+        raise ValidationFailed("not a cursor this list returned", fields={"cursor": "not a cursor of this list"})
+    return decoded[0]
+
+
 def list_rows(session: Session, job: ImportJob, query_data: Any) -> dict[str, Any]:
     query = RowsQuery.model_validate(query_data or {})
     stmt = sa.select(ImportRow).where(ImportRow.tenant_id == job.tenant_id, ImportRow.job_id == job.id)
     if query.outcome:
         stmt = stmt.where(ImportRow.outcome == query.outcome)
-    after = decode_cursor(query.cursor, 1)
+    after = number_cursor(query.cursor)
     if after is not None:
-        if not isinstance(after[0], int):
-            raise ValidationFailed("not a cursor this list returned", fields={"cursor": "not a cursor of this list"})
-        stmt = stmt.where(ImportRow.row_no > after[0])
+        stmt = stmt.where(ImportRow.row_no > after)
     rows = list(session.scalars(stmt.order_by(ImportRow.row_no).limit(query.limit + 1)))
     more = len(rows) > query.limit
     rows = rows[:query.limit]

@@ -97,19 +97,27 @@ class OnecService(DatabaseServiceBase):
         job, parts = imports.new_job(tenant_id, user_id, actor, q, content)
         size = len(content)
         del content  # the parts hold it now
-        reservation = self.cluster.auth.reserve_storage(tenant_id, size, f"csv import {job.id}")
+        self._store_counted(tenant_id, size, f"csv import {job.id}", lambda: self._add_parts(job, parts))
+        return {"job_id": str(job.id)}
+
+    def _store_counted(self, tenant_id: str, size: int, purpose: str, store: Callable[[], None]) -> None:
+        """Stores a job's file within the tenant's disk quota: reserved first (409 ``quota_exceeded``),
+        then written and committed, then counted; a failure in between stores and counts nothing."""
+        reservation = self.cluster.auth.reserve_storage(tenant_id, size, purpose)
         try:
-            self.db.add(job)
-            for part in parts:  # one at a time: each part's SQL text is twice its size
-                self.db.add(part)
-                self.db.flush()
+            store()
             self.db.commit()
         except Exception:
             self.db.rollback()
             self.cluster.auth.release_storage(reservation)
             raise
         self.cluster.auth.commit_storage(reservation, size)
-        return {"job_id": str(job.id)}
+
+    def _add_parts(self, job: Any, parts: list[Any]) -> None:
+        self.db.add(job)
+        for part in parts:  # one at a time: each part's SQL text is twice its size
+            self.db.add(part)
+            self.db.flush()
 
     @domain_rpc
     @read_only
@@ -225,18 +233,7 @@ class OnecService(DatabaseServiceBase):
             raise validation_failed(exc) from None
         size = len(content)
         del content
-        reservation = self.cluster.auth.reserve_storage(tenant_id, size, f"1c import {job.id}")
-        try:
-            self.db.add(job)
-            for part in parts:
-                self.db.add(part)
-                self.db.flush()
-            self.db.commit()
-        except Exception:
-            self.db.rollback()
-            self.cluster.auth.release_storage(reservation)
-            raise
-        self.cluster.auth.commit_storage(reservation, size)
+        self._store_counted(tenant_id, size, f"1c import {job.id}", lambda: self._add_parts(job, parts))
         return {"job_id": str(job.id)}
 
     @domain_rpc
@@ -319,16 +316,7 @@ class OnecService(DatabaseServiceBase):
             return self._site_import(row, name)
         if mode == "query" and kind == "sale":
             crm = self.cluster.with_timeout(self.settings.ONEC_BATCH_TIMEOUT_SECONDS).crm
-
-            def pages(window: dict[str, Any]) -> Any:
-                after = None
-                while True:
-                    page = crm.exchange_export_page(caller, "invoices", window, after, 1000)
-                    yield page
-                    after = page.get("after")
-                    if not after:
-                        return
-            body = site_exchange.sale_query(self.db, row, pages)
+            body = site_exchange.sale_query(self.db, row, crm)
             self.db.commit()
             return text(body, content_type="application/xml; charset=utf-8")
         if mode == "success" and kind == "sale":
@@ -359,23 +347,15 @@ class OnecService(DatabaseServiceBase):
         return f"success\n{count} product(s) deactivated\n"
 
     def _site_import(self, row: Any, name: str, answer_progress: bool = True) -> dict[str, Any]:
-        tenant_id = row.tenant_id
         try:
             state, job, size = site_exchange.import_step(self.db, row, name)
-        except CrmError as exc:
+            if size:  # a job just made (its file already in the session): it counts in the quota
+                self._store_counted(row.tenant_id, size, f"1c import {job.id}", lambda: None)
+            else:
+                self.db.commit()
+        except CrmError as exc:  # the file is not there, or it does not fit the quota: nothing is kept
             self.db.rollback()
             return {"status": 200, "text": f"failure\n{exc}\n", "content_type": "text/plain; charset=utf-8"}
-        if size:  # a job just made: its file counts in the quota
-            try:
-                reservation = self.cluster.auth.reserve_storage(tenant_id, size, f"1c import {job.id}")
-            except CrmError as exc:
-                self.db.rollback()
-                return {"status": 200, "text": f"failure\n{exc}\n", "content_type": "text/plain; charset=utf-8"}
-            self.db.commit()
-            self.cluster.auth.commit_storage(reservation, size)
-        else:
-            self.db.commit()
-        assert job is not None
         if state == "failure":
             body = f"failure\n{job.error or 'the import failed'}\n"
         elif state == "success" or not answer_progress:

@@ -187,21 +187,16 @@ def _fetcher(session: Session, tenant_id: str, upload: uuid.UUID) -> Callable[[i
     return fetch
 
 
-def sale_query(session: Session, row: ExchangeSession, pages: Any) -> str:
-    """The orders document: invoices changed since the last confirmed exchange (``pages(window)``
-    walks the crm service's export pages)."""
+def sale_query(session: Session, row: ExchangeSession, crm: Any) -> str:
+    """The orders document: invoices changed since the last confirmed exchange."""
     peer = session.get(ExchangePeer, (row.tenant_id, VERSION, "sale"))
     until = utcnow()
     window = {"since": peer.synced_until.isoformat() if peer and peer.synced_until else None,
               "until": until.isoformat()}
     row.pending_until = until
     parts = [commerceml.head(until)]
-    for page in pages(window):
-        for item in page["items"]:
-            party = (page.get("counterparties") or {}).get(item["counterparty_id"]) or {
-                "id": item["counterparty_id"], "name": "?"}
-            contact = (page.get("contacts") or {}).get(item.get("contact_id") or "")
-            parts.append(commerceml.invoice_document(item, party, contact, page.get("products") or {}))
+    for page in X.export_pages(crm, caller_of(row), "invoices", window):
+        parts.extend(X.cml_invoice(item, page) for item in page["items"])
     parts.append(commerceml.TAIL)
     return "".join(parts)
 
