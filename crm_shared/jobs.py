@@ -27,6 +27,22 @@ class JobTimer(Timer):
 job_timer = JobTimer.decorator
 
 
+class SettingJobTimer(JobTimer):
+    """``@setting_job_timer("SETTING", default)``: a ``JobTimer`` whose interval is a setting."""
+
+    def __init__(self, setting: str, default: float, **kwargs: Any) -> None:
+        super().__init__(interval=default, **kwargs)
+        self.setting = setting
+        self.default = default
+
+    def setup(self) -> None:
+        self.interval = float(self.container.config.get(self.setting, self.default))
+        super().setup()
+
+
+setting_job_timer = SettingJobTimer.decorator
+
+
 class Stopping(DependencyProvider):
     """``self.stopping()``: True once the entrypoint that runs this worker is stopping."""
 

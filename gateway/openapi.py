@@ -16,7 +16,7 @@ _PARAM = re.compile(r"<(?:(?P<conv>[a-z]+):)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)>")
 _ERRORS = {
     "400": "Malformed request", "401": "Not authenticated", "403": "Not allowed",
     "404": "Not found", "409": "Conflict", "413": "Body too large", "422": "Validation failed",
-    "429": "Throttled", "503": "A dependency is down",
+    "429": "Throttled", "502": "A server of the user's (mail, SIP) refused or failed", "503": "A dependency is down",
 }
 
 

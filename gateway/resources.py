@@ -53,6 +53,14 @@ class Resource:
     # per action (update, delete): ``after(route, caller, record_id, body, answer)`` runs once the RPC
     # answered, before the HTTP answer goes (the users area ends sessions in this gateway there)
     after: dict[str, Callable[..., None]] = field(default_factory=dict)
+    # a resource nested under another record: the URL segments before ``path``, with their path
+    # parameters (``users/<string:user_id>``), passed to every RPC before the resource's own id
+    parent: str = ""
+    plural: str = ""  # names the list operations when ``path`` is no identifier (mail-accounts)
+
+    @property
+    def name(self) -> str:
+        return self.plural or self.path
 
     def __post_init__(self) -> None:
         unknown = set(self.actions) - set(ACTIONS)
@@ -88,7 +96,7 @@ class Area:
                       "read": "get_record", "update": "update_record", "delete": "delete_record"}[action]
             kind = resource.path
             return lambda svc, who, *args: getattr(svc, method)(who, kind, *args)
-        method = {"list": f"list_{resource.path}", "count": f"count_{resource.path}",
+        method = {"list": f"list_{resource.name}", "count": f"count_{resource.name}",
                   "create": f"create_{resource.singular}", "read": f"get_{resource.singular}",
                   "update": f"update_{resource.singular}", "delete": f"delete_{resource.singular}"}[action]
         return lambda svc, who, *args: getattr(svc, method)(who, *args)
@@ -109,7 +117,7 @@ class Area:
         call = self._call(resource, action)
         after = resource.after.get(action)
         service = self.service
-        base = f"{self.prefix}/{resource.path}"
+        base = f"{self.prefix}/{resource.parent + '/' if resource.parent else ''}{resource.path}"
         item = f"{base}/<string:{resource.singular}_id>"
         common = {"tags": (self.tag,), "summary": self._summary(resource, action),
                   "errors": resource.errors.get(action, ())}
@@ -119,26 +127,28 @@ class Area:
 
         if action in ("list", "count"):
             out = (resource.list_model or list_of(resource.out)) if action == "list" else Count
-            op_id = f"{action}_{resource.path}"
+            op_id = f"{action}_{resource.name}"
             url = base if action == "list" else f"{base}/count"
             if resource.query is None:
-                def handler(self: Any, request: Any) -> Any:
-                    return call(rpc(self), caller(self.context))
+                def handler(self: Any, request: Any, **path: str) -> Any:
+                    return call(rpc(self), caller(self.context), *path.values())
             else:
-                def handler(self: Any, request: Any, query: BaseModel) -> Any:  # type: ignore[misc]
-                    return call(rpc(self), caller(self.context), query.model_dump(mode="json", exclude_unset=True))
+                def handler(self: Any, request: Any, query: BaseModel, **path: str) -> Any:  # type: ignore[misc]
+                    return call(rpc(self), caller(self.context), *path.values(),
+                                query.model_dump(mode="json", exclude_unset=True))
             decorated = api("GET", url, query=resource.query, response=out, **common)(handler)
         elif action == "create":
             op_id = f"create_{resource.singular}"
 
-            def handler(self: Any, request: Any, body: BaseModel) -> Any:  # type: ignore[misc]
-                return call(rpc(self), caller(self.context), body.model_dump(mode="json", exclude_unset=True))
+            def handler(self: Any, request: Any, body: BaseModel, **path: str) -> Any:  # type: ignore[misc]
+                return call(rpc(self), caller(self.context), *path.values(),
+                            body.model_dump(mode="json", exclude_unset=True))
             decorated = api("POST", base, body=resource.create, response=resource.out, status=201,
                             **common)(handler)
         elif action == "read":
             op_id = f"get_{resource.singular}"
 
-            def handler(self: Any, request: Any, **path: str) -> Any:  # type: ignore[misc]
+            def handler(self: Any, request: Any, **path: str) -> Any:
                 return call(rpc(self), caller(self.context), *path.values())
             decorated = api("GET", item, response=resource.out, **common)(handler)
         elif action == "update":
@@ -154,7 +164,7 @@ class Area:
         else:
             op_id = f"delete_{resource.singular}"
 
-            def handler(self: Any, request: Any, **path: str) -> Any:  # type: ignore[misc]
+            def handler(self: Any, request: Any, **path: str) -> Any:
                 who = caller(self.context)
                 call(rpc(self), who, *path.values())
                 if after is not None:

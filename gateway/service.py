@@ -13,6 +13,7 @@ from gateway.routes.auth import AuthRoutes
 from gateway.routes.crm import CrmRoutes
 from gateway.routes.exchange import ExchangeRoutes
 from gateway.routes.imports import ImportRoutes
+from gateway.routes.mail import MailAccountRoutes, MailRoutes
 from gateway.routes.ops import OpsRoutes
 from gateway.routes.org import OrgRoutes
 from gateway.routes.tenants import TenantRoutes
@@ -32,6 +33,8 @@ class GatewayService(
     CrmRoutes,
     ImportRoutes,
     ExchangeRoutes,
+    MailAccountRoutes,
+    MailRoutes,
     ServiceBase,
 ):
     name = "gateway"

@@ -6,9 +6,14 @@ command -v promtool >/dev/null || need+=(prometheus)          # promtool check m
 command -v pg_isready >/dev/null || need+=(postgresql)
 command -v rabbitmq-diagnostics >/dev/null || need+=(rabbitmq-server)
 command -v curl >/dev/null || need+=(curl)
+# the mail tests' real servers (tests/labs/mail.py): Dovecot IMAP/LMTP, Postfix as a second SMTP peer
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd dovecot-lmtpd)
+[ -x /usr/sbin/postfix ] || need+=(postfix)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "ci-install: need root to install: ${need[*]}" >&2; exit 1; fi
   apt-get update -q
+  # Postfix asks what kind of mail system this is: none (the tests run private instances)
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 

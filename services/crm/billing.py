@@ -21,9 +21,9 @@ from sqlalchemy.dialects.postgresql import insert
 
 from contracts import journal
 from contracts.crm import InvoiceCreate, InvoiceLineIn, InvoiceUpdate, PaymentCreate, PaymentUpdate
+from crm_shared import scopes
 from services.crm import invoices as I
 from services.crm import records as R
-from services.crm import scopes
 from services.crm.models import Contact, Counterparty, Invoice, InvoiceCounter, InvoiceLine, Payment, Product
 from services.crm.products import rate_text
 from services.crm.schemas import invalid

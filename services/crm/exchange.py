@@ -32,10 +32,10 @@ from sqlalchemy.dialects import postgresql
 
 from contracts.base import has_unstorable
 from contracts.exchange import ExchangeBatch, ExchangeObject, ExportPageQuery
+from crm_shared import scopes
 from crm_shared.errors import CrmError
 from services.crm import imports as csv
 from services.crm import records as R
-from services.crm import scopes
 from services.crm.kinds import kind_of
 from services.crm.models import Contact, Counterparty, Invoice, Product
 from services.crm.models import ImportBatch as AppliedBatch

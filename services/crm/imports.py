@@ -34,10 +34,10 @@ from sqlalchemy.exc import IntegrityError
 
 from contracts.imports import ENTITIES, BatchRow, ImportBatch, SameAs, duplicate_keys
 from contracts.phones import try_normalize_email, try_normalize_phone
+from crm_shared import scopes
 from crm_shared.db import insert_rows
 from crm_shared.errors import CrmError, Forbidden, field_problems
 from services.crm import records as R
-from services.crm import scopes
 from services.crm.models import (
     Communication,
     Contact,

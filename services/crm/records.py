@@ -31,8 +31,8 @@ from sqlalchemy.exc import IntegrityError
 from contracts import journal
 from contracts.crm import ListQuery
 from contracts.phones import try_normalize_email, try_normalize_phone
+from crm_shared import scopes
 from crm_shared.errors import Conflict, Forbidden, NotFound
-from services.crm import scopes
 from services.crm import search as S
 from services.crm.models import CreateRequest, MatchKey
 from services.crm.schemas import invalid, parse, parse_list_query

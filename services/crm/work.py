@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from contracts import journal
+from crm_shared import scopes
 from crm_shared.records import created, decode_cursor, diff, encode_cursor, jsonable, parse_id, removed
-from services.crm import scopes
 
 RECORD_CHANGED = journal.RECORD_CHANGED
 

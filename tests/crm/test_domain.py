@@ -12,9 +12,9 @@ from sqlalchemy.dialects import postgresql
 from contracts.crm import CounterpartyCreate, InvoiceLineIn, ProductCreate, counterparty_problems
 from contracts.inn import inn_problem, is_valid_inn, kpp_problem
 from contracts.phones import PhoneError, normalize_email, normalize_phone, try_normalize_phone
+from crm_shared import scopes
 from crm_shared.errors import Forbidden, ValidationFailed
 from services.crm import invoices as I
-from services.crm import scopes
 from services.crm.models import Contact
 from services.crm.principals import PrincipalCache
 from services.crm.schemas import parse, parse_list_query

@@ -1,6 +1,8 @@
 """Loopback SMTP server for tests (aiosmtpd): STARTTLS submission and
 implicit-TLS (SMTPS) ports, AUTH PLAIN/LOGIN required (only over TLS),
-every accepted message saved as ``<spool>/<n>.eml``.
+every accepted message saved as ``<spool>/<n>.eml`` and, with
+``SMTP_LAB_LMTP_PORT`` set, delivered by LMTP (as an MTA would) to the
+recipients in ``SMTP_LAB_LOCAL_DOMAIN`` (the mail lab's Dovecot).
 
 Run as a process (``python tests/labs/smtp_server.py``) with the
 environment: ``SMTP_LAB_DIR`` (holds ``cert.pem``/``key.pem`` and gets
@@ -8,8 +10,10 @@ environment: ``SMTP_LAB_DIR`` (holds ``cert.pem``/``key.pem`` and gets
 ``SMTP_LAB_USERS`` (``user:password[,user:password…]``). It prints
 ``smtp up`` once both ports listen and stops on SIGTERM.
 ``tests/labs/smtp.py`` starts it for a test (fixture ``smtp_lab``)."""
+import asyncio
 import os
 import signal
+import smtplib
 import ssl
 import threading
 import time
@@ -20,6 +24,8 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 D = os.environ["SMTP_LAB_DIR"]
 SPOOL = os.path.join(D, "spool")
 os.makedirs(SPOOL, exist_ok=True)
+LMTP_PORT = int(os.environ.get("SMTP_LAB_LMTP_PORT") or 0)
+LOCAL_DOMAIN = os.environ.get("SMTP_LAB_LOCAL_DOMAIN", "example.test")
 USERS = dict(part.split(":", 1) for part in os.environ.get("SMTP_LAB_USERS", "").split(",") if ":" in part)
 
 
@@ -42,6 +48,21 @@ class Handler:
                     f"X-Auth-User: {session.auth_data.login.decode()}\r\n".encode())
             f.write(envelope.original_content)
         os.rename(os.path.join(SPOOL, name + ".tmp"), os.path.join(SPOOL, name))
+        local = [r for r in envelope.rcpt_tos if r.lower().endswith("@" + LOCAL_DOMAIN)]
+        if LMTP_PORT and local:
+            def lmtp():
+                # one recipient per transaction: smtplib's LMTP misreads the per-recipient replies to DATA
+                refused = {}
+                with smtplib.LMTP("127.0.0.1", LMTP_PORT) as client:
+                    for rcpt in local:
+                        refused.update(client.sendmail(envelope.mail_from, [rcpt], envelope.original_content))
+                return refused
+            try:
+                refused = await asyncio.get_running_loop().run_in_executor(None, lmtp)
+            except Exception as exc:  # the client retries, as with a real MTA
+                return f"451 4.3.0 local delivery failed: {exc}"
+            if refused:
+                return f"451 4.3.0 some recipients refused: {refused}"
         return f"250 2.0.0 OK queued as {name}"
 
 
