@@ -84,7 +84,7 @@ def create(session: Session, box: SecretBox, tenant_id: str, user_id: str, data:
     now = utcnow()
     row = MailAccount(tenant_id=tenant_id, id=uuid.uuid4(), user_id=uuid.UUID(user_id), name=body.name,
                       email=body.email, preset=body.preset, created_at=now, updated_at=now, next_poll_at=now,
-                      state="never", messages_behind=0, pending_bytes=0, active=body.active,
+                      state="never", messages_behind=0, pending_bytes=0, active=body.active, idle_supported=True,
                       timeout_min=body.timeout_min, poll_every_min=body.poll_every_min, sent_folder=body.sent_folder,
                       is_default=False)
     if body.preset is not None and "timeout_min" not in body.model_fields_set:
@@ -152,6 +152,10 @@ def update(session: Session, box: SecretBox, row: MailAccount, data: dict[str, A
             row.smtp_password_enc = None
     if "is_default" in given and body.is_default is not None:
         _set_default(session, row, body.is_default)
+    if given & {"imap", "preset", "password", "email"}:
+        # another server or login: poll it now, and let the IDLE watch start again on it
+        row.next_poll_at = utcnow()
+        row.idle_supported, row.idle_owner, row.idle_until = True, None, None
     if "active" in given and row.active:
         row.next_poll_at = utcnow()
     row.updated_at = utcnow()
@@ -230,24 +234,30 @@ def app_password_hint(row: MailAccount) -> str | None:
     return PRESETS[row.preset].app_password_hint if row.preset in PRESETS else None
 
 
-def reencrypt_all(session: Session, box: SecretBox, batch: int = 500) -> int:
-    """Re-encrypts every stored mail secret under the primary key (after a key rotation); answers
-    how many secrets changed. Safe to run again, and while the service runs."""
-    changed = 0
+def reencrypt_all(session: Session, box: SecretBox, batch: int = 500) -> tuple[int, list[str]]:
+    """Re-encrypts every stored mail secret under the primary key (after a key rotation); answers how
+    many secrets changed and the accounts whose secrets no configured key opens (left as they are).
+    Safe to run again, and while the service runs."""
+    from crm_shared.secrets import SecretDecryptionError
+
+    changed, unreadable = 0, []
     last: tuple[str, uuid.UUID] | None = None
     while True:
         query = sa.select(MailAccount).order_by(MailAccount.tenant_id, MailAccount.id).limit(batch)
         if last is not None:
             query = query.where(sa.tuple_(MailAccount.tenant_id, MailAccount.id) > sa.tuple_(*last))
-        rows: Iterable[MailAccount] = list(session.scalars(query.with_for_update(skip_locked=False)))
+        rows: Iterable[MailAccount] = list(session.scalars(query.with_for_update()))
         if not rows:
-            return changed
+            return changed, unreadable
         for row in rows:
-            if box.needs_reencrypt(row.password_enc):
-                row.password_enc = box.reencrypt(row.password_enc, context(row, "imap"))
-                changed += 1
-            if row.smtp_password_enc and box.needs_reencrypt(row.smtp_password_enc):
-                row.smtp_password_enc = box.reencrypt(row.smtp_password_enc, context(row, "smtp"))
-                changed += 1
             last = (row.tenant_id, row.id)
+            try:
+                if box.needs_reencrypt(row.password_enc):
+                    row.password_enc = box.reencrypt(row.password_enc, context(row, "imap"))
+                    changed += 1
+                if row.smtp_password_enc and box.needs_reencrypt(row.smtp_password_enc):
+                    row.smtp_password_enc = box.reencrypt(row.smtp_password_enc, context(row, "smtp"))
+                    changed += 1
+            except SecretDecryptionError:
+                unreadable.append(f"{row.tenant_id}/{row.id}")
         session.commit()

@@ -73,6 +73,10 @@ class MailAccount(Base):
     last_error: Mapped[str | None] = mapped_column(sa.Text)
     last_error_reason: Mapped[str | None] = mapped_column(sa.String(32))
     messages_behind: Mapped[int] = mapped_column(sa.Integer, default=0)
+    # the IMAP IDLE watch on INBOX: which replica holds it, until when; false once a server lacks IDLE
+    idle_owner: Mapped[str | None] = mapped_column(sa.String(64))
+    idle_until: Mapped[dt.datetime | None] = mapped_column(TS)
+    idle_supported: Mapped[bool] = mapped_column(sa.Boolean, default=True)
     # storage booked in the database but not yet committed to auth's ledger (a crash in between)
     pending_reservation: Mapped[str | None] = mapped_column(sa.String(200))
     pending_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)

@@ -18,6 +18,7 @@ from typing import Any
 
 import eventlet
 import sqlalchemy as sa
+from eventlet.queue import Empty, LightQueue
 from nameko.dependency_providers import Config
 from nameko.timer import timer
 
@@ -30,7 +31,7 @@ from crm_shared.jobs import Stopping, setting_job_timer
 from crm_shared.rpc import ClusterRpc, rpc
 from crm_shared.secrets import Secrets
 from crm_shared.service import DatabaseServiceBase
-from services.mail import accounts, messages, polling, sending, servers
+from services.mail import accounts, idle, messages, polling, sending, servers
 from services.mail import metrics as m
 from services.mail.dependencies import ReplicaId, SessionFactory
 from services.mail.exceptions import SendRefused, ServerRefused
@@ -226,12 +227,12 @@ class MailService(DatabaseServiceBase):
                               CrmDirectory(self.cluster.crm), self._poll_settings(settings.MAIL_CHECK_TIMEOUT_SECONDS),
                               trigger="user", deadline=time.monotonic() + settings.MAIL_SYNC_MAX_SECONDS)
         row = self.db.get(MailAccount, key, populate_existing=True)
-        return polling.status_out(self.db, row) | {"fetched": result.fetched if result else 0}
+        return polling.status_out(self.db, row, idle.watching(row)) | {"fetched": result.fetched if result else 0}
 
     @domain_rpc
     def mail_account_status(self, caller: dict[str, Any], user_id: str, account_id: str) -> dict[str, Any]:
         _, row = self._account(caller, user_id, account_id)
-        return polling.status_out(self.db, row)
+        return polling.status_out(self.db, row, idle.watching(row))
 
     # -- messages -------------------------------------------------------------------------------
     @domain_rpc
@@ -264,6 +265,8 @@ class MailService(DatabaseServiceBase):
         an account leased to this replica, and takes more as they finish."""
         settings = self.settings
         pool = eventlet.GreenPool(settings.MAIL_POLL_CONCURRENCY)
+        watches = eventlet.GreenPool(max(1, settings.MAIL_IDLE_MAX_CONNECTIONS))
+        wake: LightQueue = LightQueue()
         ledger, directory = AuthLedger(self.cluster.auth), CrmDirectory(self.cluster.crm)
         poll_settings = self._poll_settings()
         observed = 0.0
@@ -272,12 +275,19 @@ class MailService(DatabaseServiceBase):
             self.db.commit()
             for key in keys:
                 pool.spawn_n(self._poll_in_own_session, key, ledger, directory, poll_settings)
+            if settings.MAIL_IDLE_MAX_CONNECTIONS:
+                free = settings.MAIL_IDLE_MAX_CONNECTIONS - watches.running()
+                for key in idle.claim(self.db, self.replica, free):
+                    watches.spawn_n(idle.watch, self.sessions, key, self.replica, self.secrets,
+                                    settings.MAIL_CHECK_TIMEOUT_SECONDS, self.stopping, lambda: wake.put(None))
+                self.db.commit()
             if time.monotonic() - observed > 15:
                 m.accounts_behind().set(polling.count_behind(self.db))
                 self.db.commit()
                 observed = time.monotonic()
-            _sleep_unless(self.stopping, settings.MAIL_POLL_TICK_SECONDS)
+            _sleep_unless(self.stopping, settings.MAIL_POLL_TICK_SECONDS, wake)
         pool.waitall()
+        watches.waitall()
 
     def _poll_in_own_session(self, key: polling.Key, ledger: AuthLedger, directory: CrmDirectory,
                              poll_settings: polling.PollSettings) -> None:
@@ -325,10 +335,17 @@ def _timed(side: str, fn: Any) -> tuple[str, dict[str, Any]]:
     return side, result
 
 
-def _sleep_unless(stopping: Any, seconds: float) -> None:
+def _sleep_unless(stopping: Any, seconds: float, wake: LightQueue) -> None:
+    """Sleeps up to ``seconds``: less when the service stops or a watch reports new mail."""
     deadline = time.monotonic() + seconds
     while not stopping() and time.monotonic() < deadline:
-        eventlet.sleep(min(0.2, seconds))
+        try:
+            wake.get(timeout=min(0.2, seconds))
+        except Empty:
+            continue
+        while wake.qsize():
+            wake.get_nowait()
+        return
 
 
 SERVICE = MailService

@@ -21,13 +21,16 @@ COUNTERS = {
     "crm_outbox_publish_failures_total", "crm_events_retried_total", "crm_events_parked_total",
     "crm_events_duplicates_total", "crm_rpc_client_timeouts_total", "crm_onec_jobs_total",
     "crm_onec_import_rows_total", "crm_onec_export_rows_total", "crm_onec_exchange_objects_total",
+    "crm_mail_polls_total", "crm_mail_poll_failures_total", "crm_mail_messages_ingested_total",
+    "crm_mail_reconcile_missing_total", "crm_mail_checks_total", "crm_mail_sent_total",
     # planned
-    "crm_mail_poll_failures_total", "crm_sip_registrations_lost_total",
+    "crm_sip_registrations_lost_total",
 }
 HISTOGRAMS = {"crm_entrypoint_duration_seconds", "crm_http_request_duration_seconds", "crm_onec_import_batch_seconds",
-              "crm_onec_exchange_job_seconds"}
+              "crm_onec_exchange_job_seconds", "crm_mail_poll_seconds"}
 GAUGES = {
     "crm_outbox_pending_events", "crm_onec_open_jobs", "crm_onec_oldest_open_job_seconds",
+    "crm_mail_accounts_behind", "crm_mail_idle_connections",
     # planned
     "crm_sip_registered_accounts", "crm_tenants_near_disk_quota", "crm_tenants_near_seat_limit",
 }

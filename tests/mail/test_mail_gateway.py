@@ -539,3 +539,20 @@ def test_postfix_as_a_second_smtp_peer(inst, mail_lab):
     check = api.ok("POST", f"/users/{api.user_id}/mail-accounts/{acc['id']}/check")
     assert check["smtp"]["reason"] == "auth" and "535" in check["smtp"]["error"]
     api.ok("DELETE", f"/users/{api.user_id}/mail-accounts/{acc['id']}", status=204)
+
+
+def test_idle_delivers_within_seconds(inst, mail_lab):
+    import time
+    user = "max@example.test"
+    fresh_mailbox(mail_lab, user)
+    api = inst.admin
+    acc = api.ok("POST", f"/users/{api.user_id}/mail-accounts", custom_account(mail_lab, user), status=201)
+    path = f"/users/{api.user_id}/mail-accounts/{acc['id']}"
+    api.ok("POST", f"{path}/sync")  # poll_every_min is 60: from here on only IDLE brings mail early
+    wait_for(lambda: api.ok("GET", f"{path}/status")["idle"], timeout=15, message="the IDLE watch")
+    sent = time.monotonic()
+    mail_lab.deliver(user, simple_message("pushed", to=user, message_id="<max-idle@lead.example>"))
+    wait_for(lambda: api.ok("GET", "/mail/messages", account_id=acc["id"], q="pushed")["items"], timeout=10,
+             interval=0.05, message="the message stored through IDLE")
+    assert time.monotonic() - sent < 5
+    api.ok("DELETE", path, status=204)

@@ -53,6 +53,9 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text),
         sa.Column("last_error_reason", sa.String(32)),
         sa.Column("messages_behind", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("idle_owner", sa.String(64)),
+        sa.Column("idle_until", TS),
+        sa.Column("idle_supported", sa.Boolean, nullable=False, server_default=sa.true()),
         sa.Column("pending_reservation", sa.String(200)),
         sa.Column("pending_bytes", sa.BigInteger, nullable=False, server_default="0"),
     )
