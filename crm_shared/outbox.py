@@ -17,10 +17,11 @@ from eventlet.event import Event
 from kombu import Connection
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from crm_shared.config import ServiceSettings, settings_of
-from crm_shared.db import make_engine
+from crm_shared.db import insert_rows, make_engine
 from crm_shared.logging import current_context
 from crm_shared.metrics import METRICS
 from crm_shared.migrations import lock_key
@@ -54,10 +55,8 @@ processed_events = sa.Table(
 )
 
 
-def record_event(session: Session, event_type: str, data: dict[str, Any], aggregate_id: str,
-                 tenant_id: str | None = None) -> uuid.UUID:
-    """Adds an event to the current transaction; it goes out only if that commits."""
-    ctx = current_context()
+def _envelope(event_type: str, data: dict[str, Any], aggregate_id: str, tenant_id: str | None,
+              ctx: dict[str, Any]) -> dict[str, Any]:
     event_id = uuid.uuid4()
     tenant = tenant_id or ctx.get("tenant_id")
     envelope = {
@@ -70,12 +69,34 @@ def record_event(session: Session, event_type: str, data: dict[str, Any], aggreg
     }
     # nameko consumers turn "nameko.<key>" headers into worker context data
     headers = {f"nameko.{k}": v for k, v in ctx.items() if v is not None}
-    session.execute(outbox_events.insert().values(
-        event_id=event_id, event_type=event_type, aggregate_id=str(aggregate_id),
-        tenant_id=tenant, payload=envelope, headers=headers,
-    ))
+    return {"event_id": event_id, "event_type": event_type, "aggregate_id": str(aggregate_id), "tenant_id": tenant,
+            "payload": envelope, "headers": headers}
+
+
+def record_event(session: Session, event_type: str, data: dict[str, Any], aggregate_id: str,
+                 tenant_id: str | None = None) -> uuid.UUID:
+    """Adds an event to the current transaction; it goes out only if that commits."""
+    row = _envelope(event_type, data, aggregate_id, tenant_id, current_context())
+    session.execute(outbox_events.insert().values(**row))
     session.info["outbox_dirty"] = True
-    return event_id
+    return uuid.UUID(str(row["event_id"]))
+
+
+def record_events(session: Session, event_type: str, items: list[tuple[dict[str, Any], str]],
+                  tenant_id: str | None = None) -> int:
+    """Adds many events of one type (``(data, aggregate_id)`` each) in one statement, in order."""
+    if not items:
+        return 0
+    ctx = current_context()
+    rows = [_envelope(event_type, data, aggregate_id, tenant_id, ctx) for data, aggregate_id in items]
+    for row in rows:
+        row["event_id"] = str(row["event_id"])
+    insert_rows(session.connection(), outbox_events, rows, columns=_EVENT_COLUMNS)
+    session.info["outbox_dirty"] = True
+    return len(items)
+
+
+_EVENT_COLUMNS = ("event_id", "event_type", "aggregate_id", "tenant_id", "payload", "headers")
 
 
 def _published_total() -> Any:
@@ -137,7 +158,8 @@ class OutboxRelay:
             .order_by(outbox_events.c.id)
             .limit(self.batch_size)
         ).all()
-        sent = 0
+        sent: list[int] = []
+        failure: BaseException | None = None
         for row in rows:
             try:
                 producer = self._ensure_producer()
@@ -148,11 +170,13 @@ class OutboxRelay:
                 )
             except Exception as exc:  # broker down: keep the rest for later, in order
                 self._reset_connection()
-                return sent, exc
-            conn.execute(outbox_events.update().where(outbox_events.c.id == row.id)
-                         .values(published_at=sa.func.now()))
-            sent += 1
-        return sent, None
+                failure = exc
+                break
+            sent.append(row.id)
+        if sent:  # one statement for the batch: the marks commit together with the caller's transaction
+            conn.execute(outbox_events.update().where(outbox_events.c.id == sa.any_(
+                sa.bindparam("ids", sent, type_=ARRAY(sa.BigInteger)))).values(published_at=sa.func.now()))
+        return len(sent), failure
 
     def publish_pending(self) -> int:
         """Publishes one batch; returns how many went out. Raises on broker failure

@@ -240,7 +240,7 @@ def reencrypt_all(session: Session, box: SecretBox, batch: int = 500) -> tuple[i
     Safe to run again, and while the service runs."""
     from crm_shared.secrets import SecretDecryptionError
 
-    changed, unreadable = 0, []
+    changed, unreadable = 0, list[str]()
     last: tuple[str, uuid.UUID] | None = None
     while True:
         query = sa.select(MailAccount).order_by(MailAccount.tenant_id, MailAccount.id).limit(batch)

@@ -94,6 +94,9 @@ def watch(sessions: "sessionmaker[Session]", key: Key, owner: str, box: SecretBo
         client.select_folder("INBOX", readonly=True)
         renewed = time.monotonic()
         client.idle()
+        # mail that came between the last poll and this IDLE is announced by no one: poll once now
+        _make_due(session, key)
+        new_mail()
         while not stopping():
             responses = client.idle_check(timeout=CHECK_EVERY)
             if any(len(r) >= 2 and r[1] in (b"EXISTS", b"RECENT") for r in responses):

@@ -58,6 +58,11 @@ def _cyrillic_score(text: str) -> int:
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> str:
+    """``_decode`` without NUL characters, which no text column stores."""
+    return _decode(data, declared).replace("\x00", "")
+
+
+def _decode(data: bytes, declared: str | None = None) -> str:
     """Text from bytes: the declared charset when it decodes cleanly, else UTF-8, else the better of
     windows-1251 and KOI8-R, else the declared (or UTF-8) with replacement characters."""
     if declared:
@@ -99,7 +104,7 @@ def _header(msg: Message, name: str) -> str | None:
         except (ValueError, LookupError, AssertionError):  # a broken encoded word stays as written
             pieces = [(text, None)]
         text = "".join(decode_bytes(p, charset) if isinstance(p, bytes) else p for p, charset in pieces)
-    return " ".join(text.split()) or None
+    return " ".join(text.replace("\x00", "").split()) or None
 
 
 def normalize_message_id(value: str | None) -> str | None:
@@ -154,6 +159,12 @@ def _walk(msg: Message, found: dict[str, Any]) -> None:
                                                    else 0))
 
 
+def message_key(message_id: str) -> str:
+    """``mid:<id>``; an id too long for the key column is keyed by its hash."""
+    key = f"mid:{message_id}"
+    return key if len(key) <= 400 else "mid-sha256:" + hashlib.sha256(message_id.encode()).hexdigest()
+
+
 def content_hash(msg: Message, raw: bytes) -> str:
     head, sep, body = raw.partition(b"\r\n\r\n")
     if not sep:
@@ -179,7 +190,7 @@ def parse(raw: bytes) -> Parsed:
     _walk(msg, found)
     subject = _header(msg, "Subject")
     senders = _addresses(msg, "From")
-    return Parsed(key=f"mid:{message_id}" if message_id else f"sha256:{content_hash(msg, raw)}",
+    return Parsed(key=message_key(message_id) if message_id else f"sha256:{content_hash(msg, raw)}",
                   message_id=message_id, subject=subject, sender=senders[0] if senders else None,
                   to=_addresses(msg, "To"), cc=_addresses(msg, "Cc"), sent_at=sent_at,
                   text=found["text"], html=found["html"], attachments=found["attachments"])

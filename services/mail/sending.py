@@ -122,7 +122,7 @@ def send(session: Session, box: SecretBox, principal: dict[str, Any], data: dict
         tenant_id=tenant_id, account_id=account.id, folder=folder, uidvalidity=validity, uid=uid,
         message_id=message_id, user_id=account.user_id).on_conflict_do_nothing())
     if got is not None:
-        announce(session, account, row)
+        announce(session, account, [row])
     commit()
     try:
         ledger.commit(reservation, len(raw) if got is not None else 0)

@@ -274,7 +274,7 @@ class MailService(DatabaseServiceBase):
             keys = polling.claim_due(self.db, self.replica, pool.free(), settings.MAIL_POLL_LEASE_SECONDS)
             self.db.commit()
             for key in keys:
-                pool.spawn_n(self._poll_in_own_session, key, ledger, directory, poll_settings)
+                pool.spawn_n(self._poll_in_own_session, key, ledger, directory, poll_settings, wake)
             if settings.MAIL_IDLE_MAX_CONNECTIONS:
                 free = settings.MAIL_IDLE_MAX_CONNECTIONS - watches.running()
                 for key in idle.claim(self.db, self.replica, free):
@@ -290,7 +290,8 @@ class MailService(DatabaseServiceBase):
         watches.waitall()
 
     def _poll_in_own_session(self, key: polling.Key, ledger: AuthLedger, directory: CrmDirectory,
-                             poll_settings: polling.PollSettings) -> None:
+                             poll_settings: polling.PollSettings, done: LightQueue) -> None:
+        """One poll; then the loop is woken to fill the free slot at once (not at the next tick)."""
         session = self.sessions()
         try:
             polling.poll(session, key, self.replica, self.secrets, ledger, directory, poll_settings,
@@ -300,6 +301,7 @@ class MailService(DatabaseServiceBase):
             session.rollback()
         finally:
             session.close()
+            done.put(None)
 
     # -- the users service's events ---------------------------------------------------------------
     @handle_event("users", "user_deactivated")

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from crm_shared.db import insert_rows
 from crm_shared.errors import CrmError
-from crm_shared.outbox import record_event
+from crm_shared.outbox import record_events
 from services.mail import parsing
 from services.mail.accounts import utcnow
 from services.mail.models import MailAccount, MailEntry, MailFolder, MailMessage
@@ -140,7 +140,8 @@ class FolderSync:
             self.renew()
         result.behind += state.messages_behind
         if state.messages_behind == 0:
-            self._forget_other_validities(validity)
+            if state.reconciled_at is None:  # first caught up since a (new) UIDVALIDITY
+                self._forget_other_validities(validity)
             due = state.reconciled_at is None or utcnow() - state.reconciled_at >= self.limits.reconcile_every
             if due and state.last_uid > 0:
                 self.reconcile(state, validity, result)
@@ -216,7 +217,7 @@ class FolderSync:
             entries = [{"tenant_id": self.account.tenant_id, "account_id": self.account.id, "folder": self.folder,
                         "uidvalidity": validity, "uid": uid, "message_id": known[p.key],
                         "user_id": self.account.user_id} for uid, _, p, _ in batch]
-            self.session.execute(insert(MailEntry).values(entries).on_conflict_do_nothing())
+            insert_rows(self.session.connection(), MailEntry.__table__, entries, skip_conflicts=True)
             self.account.pending_reservation = reservation
             self.account.pending_bytes = stored
         except Exception:
@@ -235,25 +236,26 @@ class FolderSync:
 
     def _insert_messages(self, new: dict[str, tuple[bytes, parsing.Parsed, dt.datetime | None]]
                          ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Inserts the messages not stored yet; answers key → id of those this call inserted, and of
-        those a concurrent poll of another account of the tenant stored first."""
-        inserted: dict[str, Any] = {}
-        elsewhere: dict[str, Any] = {}
-        for key, (raw, parsed, internal) in new.items():
+        """Inserts the messages not stored yet, in one statement; answers key → id of those this call
+        inserted, and of those a concurrent poll of another account of the tenant stored first."""
+        rows = []
+        for raw, parsed, internal in new.values():
             direction = self._direction(parsed)
             counterpart = _counterpart(parsed, direction == "outgoing")
-            link = self._match(counterpart)
-            row = store_values(self.account, parsed, raw, direction, counterpart, link,
-                               parsed.sent_at or internal or utcnow())
-            got = self.session.execute(insert(MailMessage).values(row).on_conflict_do_nothing(
-                index_elements=["tenant_id", "message_key"]).returning(MailMessage.id)).scalar()
-            if got is None:
-                existing = self.session.scalar(sa.select(MailMessage.id).where(
-                    MailMessage.tenant_id == self.account.tenant_id, MailMessage.message_key == key))
-                elsewhere[key] = existing
-                continue
-            inserted[key] = got
-            announce(self.session, self.account, row)
+            rows.append(store_values(self.account, parsed, raw, direction, counterpart, self._match(counterpart),
+                                     parsed.sent_at or internal or utcnow()))
+        if not rows:
+            return {}, {}
+        made = insert_rows(self.session.connection(), MailMessage.__table__, rows, skip_conflicts=True)
+        inserted: dict[str, Any] = {r["message_key"]: r["id"] for r in rows}
+        elsewhere: dict[str, Any] = {}
+        if made < len(rows):  # a concurrent poll stored some first: theirs are the ids
+            stored = dict(self.session.execute(sa.select(MailMessage.message_key, MailMessage.id).where(
+                MailMessage.tenant_id == self.account.tenant_id,
+                MailMessage.message_key.in_(list(inserted)))).all())
+            elsewhere = {k: v for k, v in stored.items() if v != inserted[k]}
+            inserted = {k: v for k, v in inserted.items() if k not in elsewhere}
+        announce(self.session, self.account, [r for r in rows if r["message_key"] in inserted])
         return inserted, elsewhere
 
     def _match(self, address: str | None) -> dict[str, Any]:
@@ -286,7 +288,7 @@ def commit_pending(session: Session, account: MailAccount, ledger: Ledger, commi
 
 def store_values(account: MailAccount, parsed: parsing.Parsed, raw: bytes, direction: str, counterpart: str | None,
                  link: dict[str, Any], sent_at: dt.datetime | None) -> dict[str, Any]:
-    return {"tenant_id": account.tenant_id, "id": uuid.uuid4(), "message_key": parsed.key[:400],
+    return {"tenant_id": account.tenant_id, "id": uuid.uuid4(), "message_key": parsed.key,
             "message_id": parsed.message_id[:998] if parsed.message_id else None, "direction": direction,
             "subject": parsed.subject, "sender": parsed.sender, "to": parsed.to, "cc": parsed.cc,
             "sent_at": sent_at, "text": parsed.text, "html": parsed.html,
@@ -304,16 +306,16 @@ def _uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def announce(session: Session, account: MailAccount, row: dict[str, Any]) -> None:
-    """``mail.mail_logged``: the crm records a communication (the same message again updates it)."""
-    sent_at = row["sent_at"] or row["created_at"]
-    record_event(session, MAIL_LOGGED, {
+def announce(session: Session, account: MailAccount, rows: list[dict[str, Any]]) -> None:
+    """``mail.mail_logged`` for each new message: the crm records a communication (the same message
+    again updates it)."""
+    record_events(session, MAIL_LOGGED, [({
         "tenant_id": account.tenant_id, "message_id": row["message_id"] or row["message_key"],
-        "direction": row["direction"], "sent_at": sent_at.isoformat(), "subject": (row["subject"] or "")[:1000],
-        "email": row["counterpart"], "user_id": str(account.user_id),
+        "direction": row["direction"], "sent_at": (row["sent_at"] or row["created_at"]).isoformat(),
+        "subject": (row["subject"] or "")[:1000], "email": row["counterpart"], "user_id": str(account.user_id),
         "contact_id": str(row["contact_id"]) if row["contact_id"] else None,
         "counterparty_id": str(row["counterparty_id"]) if row["counterparty_id"] else None,
-    }, str(row["id"]), account.tenant_id)
+    }, str(row["id"])) for row in rows], account.tenant_id)
 
 
 def folders_of(account: MailAccount) -> list[str]:

@@ -90,7 +90,7 @@ class SmtpLab:
         for path in sorted(spool.glob("*.eml")):
             msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
             found.append(msg)
-        return found  # type: ignore[return-value]
+        return found
 
     def settings(self, tls: str = "starttls") -> dict[str, Any]:
         """The auth service's PLATFORM_SMTP_* settings for this server."""
