@@ -130,7 +130,10 @@ def poll(session: Session, key: Key, owner: str, box: SecretBox, ledger: Ledger,
         current.state = "quota_exceeded" if outcome == "quota_exceeded" else "error"
         current.last_error_reason, current.last_error = reason, message
     current.last_poll_at = now
-    current.next_poll_at = accounts.utcnow() + dt.timedelta(minutes=current.poll_every_min)
+    # a poll asked for while this one ran (IDLE saw new mail, the settings changed) is kept: the
+    # mail that came after this poll's search is fetched by the next one, at once
+    if current.next_poll_at is None or current.next_poll_at <= now:
+        current.next_poll_at = accounts.utcnow() + dt.timedelta(minutes=current.poll_every_min)
     if result is not None:
         current.messages_behind = result.behind
     current.lease_until, current.lease_owner = None, None
