@@ -28,15 +28,15 @@ job_timer = JobTimer.decorator
 
 
 class SettingJobTimer(JobTimer):
-    """``@setting_job_timer("SETTING", default)``: a ``JobTimer`` whose interval is a setting."""
+    """``@setting_job_timer("SETTING")``: a ``JobTimer`` whose interval is a setting of the service
+    (its validated value in the config; the settings class gives its default)."""
 
-    def __init__(self, setting: str, default: float, **kwargs: Any) -> None:
-        super().__init__(interval=default, **kwargs)
+    def __init__(self, setting: str, **kwargs: Any) -> None:
+        super().__init__(interval=0, **kwargs)
         self.setting = setting
-        self.default = default
 
     def setup(self) -> None:
-        self.interval = float(self.container.config.get(self.setting, self.default))
+        self.interval = float(self.container.config[self.setting])
         super().setup()
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import eventlet
 from nameko.extensions import DependencyProvider
-from nameko.timer import Timer
 
 from crm_shared.config import settings_of
 from services.auth import mailer
@@ -106,19 +105,3 @@ class PlatformMailer(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> "PlatformMailer.Handle":
         return PlatformMailer.Handle(self)
-
-
-class ConfigTimer(Timer):
-    """``@config_timer("SETTING")``: a nameko timer whose interval is a setting (its default is the
-    settings class's)."""
-
-    def __init__(self, setting: str, **kwargs: Any) -> None:
-        super().__init__(interval=float(Settings.model_fields[setting].default), **kwargs)
-        self.setting = setting
-
-    def setup(self) -> None:
-        self.interval = float(getattr(settings_of(self.container.config, Settings), self.setting))
-        super().setup()
-
-
-config_timer = ConfigTimer.decorator

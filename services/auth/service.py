@@ -18,12 +18,13 @@ from crm_shared.errors import (
     validation_failed,
 )
 from crm_shared.events import MalformedEvent, first_delivery, handle_event
+from crm_shared.jobs import setting_job_timer
 from crm_shared.rpc import ServiceRpc, rpc
 from crm_shared.service import DatabaseServiceBase
 from services.auth import ledger, product_codes, sessions, tenants, throttle
 from services.auth import metrics as m
 from services.auth.clock import utcnow
-from services.auth.dependencies import AuthSettings, PlatformMailer, config_timer
+from services.auth.dependencies import AuthSettings, PlatformMailer
 from services.auth.exceptions import invalid_credentials
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,7 @@ class AuthService(DatabaseServiceBase):
         return ledger.usage(self.db, str(tenant_id), utcnow())
 
     # -- housekeeping --------------------------------------------------------------------------
-    @config_timer("AUTH_HOUSEKEEPING_SECONDS")
+    @setting_job_timer("AUTH_HOUSEKEEPING_SECONDS")
     def housekeeping(self) -> None:
         now = utcnow()
         sessions.end_idle(self.db, now)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from contracts.mail import PRESETS, MailAccountCreate, MailAccountUpdate
 from crm_shared.errors import Forbidden, NotFound, ValidationFailed, validation_failed
 from crm_shared.records import diff, parse_id
-from crm_shared.secrets import SecretBox
+from crm_shared.secrets import SecretBox, SecretDecryptionError
 from services.mail.models import MailAccount
 from services.mail.servers import Endpoint
 
@@ -238,8 +238,6 @@ def reencrypt_all(session: Session, box: SecretBox, batch: int = 500) -> tuple[i
     """Re-encrypts every stored mail secret under the primary key (after a key rotation); answers how
     many secrets changed and the accounts whose secrets no configured key opens (left as they are).
     Safe to run again, and while the service runs."""
-    from crm_shared.secrets import SecretDecryptionError
-
     changed, unreadable = 0, list[str]()
     last: tuple[str, uuid.UUID] | None = None
     while True:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from contracts.mail import MessageQuery
 from crm_shared import scopes
-from crm_shared.errors import NotFound
+from crm_shared.errors import NotFound, ValidationFailed
 from crm_shared.records import decode_cursor, encode_cursor, parse_id
 from services.mail.models import MailEntry, MailMessage
 
@@ -80,7 +80,6 @@ def list_messages(session: Session, principal: dict[str, Any], query: dict[str, 
         except ValueError:
             at, last = None, None
         if at is None or last is None:
-            from crm_shared.errors import ValidationFailed
             raise ValidationFailed("invalid value for cursor", fields={"cursor": "not a cursor this list returned"})
         stmt = stmt.where(sa.tuple_(MailMessage.sent_at, MailMessage.id) < sa.tuple_(at, last))
     rows = list(session.scalars(stmt.order_by(MailMessage.sent_at.desc(), MailMessage.id.desc())

@@ -16,8 +16,9 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from email.header import decode_header
+from email.headerregistry import Address
 from email.message import EmailMessage, Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import formatdate, getaddresses, parsedate_to_datetime
 from typing import Any
 
 # the charsets tried, in order, when the declared one is absent or wrong
@@ -199,9 +200,6 @@ def parse(raw: bytes) -> Parsed:
 def build(sender: str, sender_name: str | None, to: list[str], cc: list[str], subject: str, text: str | None,
           html: str | None, attachments: list[tuple[str, str, bytes]], message_id: str) -> EmailMessage:
     """A message to send (Bcc is left out of the headers)."""
-    from email.headerregistry import Address
-    from email.utils import formatdate
-
     msg = EmailMessage()
     msg["From"] = str(Address(sender_name or "", addr_spec=sender)) if sender_name else sender
     msg["To"] = ", ".join(to)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from crm_shared.secrets import SecretBox
 from services.mail import accounts
 from services.mail import metrics as m
-from services.mail.models import MailAccount, MailFolder
+from services.mail.models import MailAccount, MailEntry, MailFolder
 from services.mail.servers import MailServerError, classify, imap_login
 from services.mail.sync import Directory, Ledger, QuotaExceeded, SyncLimits, SyncResult, sync_account
 
@@ -152,8 +152,6 @@ def poll(session: Session, key: Key, owner: str, box: SecretBox, ledger: Ledger,
 
 
 def status_out(session: Session, account: MailAccount, idle: bool = False) -> dict[str, Any]:
-    from services.mail.models import MailEntry
-
     folders = list(session.scalars(sa.select(MailFolder).where(
         MailFolder.tenant_id == account.tenant_id, MailFolder.account_id == account.id).order_by(MailFolder.folder)))
     stored = session.scalar(sa.select(sa.func.count(sa.distinct(MailEntry.message_id))).where(

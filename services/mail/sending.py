@@ -108,11 +108,8 @@ def send(session: Session, box: SecretBox, principal: dict[str, Any], data: dict
             log.warning("sent message's copy not appended for account %s: %s", account.id, exc.message)
     parsed = parsing.parse(raw)
     counterpart = (body.to + body.cc + body.bcc)[0]
-    try:
-        link = directory.match(tenant_id, counterpart)
-    except CrmError:
-        link = {}
-    row = store_values(account, parsed, raw, "outgoing", counterpart, link, parsed.sent_at or accounts.utcnow())
+    row = store_values(account, parsed, raw, "outgoing", counterpart, directory.match(tenant_id, counterpart),
+                       parsed.sent_at or accounts.utcnow())
     got = session.execute(insert(MailMessage).values(row).on_conflict_do_nothing(
         index_elements=["tenant_id", "message_key"]).returning(MailMessage.id)).scalar()
     message_id = got or session.scalar(sa.select(MailMessage.id).where(

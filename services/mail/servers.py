@@ -130,13 +130,9 @@ def imap_call(ep: Endpoint, work: Callable[[IMAPClient], T], app_password_hint: 
     client = imap_login(ep, app_password_hint)
     try:
         return work(client)
-    except MailServerError:
-        raise
-    except IMAPClientError as exc:
-        raise MailServerError("protocol", f"the IMAP server answered unexpectedly: {exc}") from None
-    except Exception as exc:  # noqa: BLE001
-        classified = _network_error(exc, ep, "IMAP")
-        if classified is None:
+    except Exception as exc:  # noqa: BLE001 - classified, or re-raised as it is
+        classified = classify(exc, ep, "IMAP")
+        if classified is None or classified is exc:
             raise
         raise classified from None
     finally:

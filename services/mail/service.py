@@ -20,6 +20,7 @@ import eventlet
 import sqlalchemy as sa
 from eventlet.queue import Empty, LightQueue
 from nameko.dependency_providers import Config
+from nameko.exceptions import RemoteError
 from nameko.timer import timer
 
 from contracts import journal
@@ -64,13 +65,19 @@ class AuthLedger:
 
 
 class CrmDirectory:
-    """Contacts and counterparties by address: the crm's ``match_contact``."""
+    """Contacts and counterparties by address: the crm's ``match_contact``. Linking is best effort:
+    when the crm cannot answer (down, slow, failing), the message is stored unlinked and the crm
+    matches the address again from ``mail_logged``; a poll or a send never fails for it."""
 
     def __init__(self, crm: Any) -> None:
         self.crm = crm
 
     def match(self, tenant_id: str, email: str) -> dict[str, Any]:
-        return dict(self.crm.match_contact(tenant_id, email=email))
+        try:
+            return dict(self.crm.match_contact(tenant_id, email=email))
+        except (CrmError, RemoteError) as exc:
+            log.warning("match_contact failed, the message stays unlinked: %s", exc)
+            return {}
 
 
 class MailService(DatabaseServiceBase):
@@ -259,7 +266,7 @@ class MailService(DatabaseServiceBase):
         return answer
 
     # -- the poller -------------------------------------------------------------------------------
-    @setting_job_timer("MAIL_POLL_TICK_SECONDS", 5.0)
+    @setting_job_timer("MAIL_POLL_TICK_SECONDS")
     def poll_due_accounts(self) -> None:
         """Runs until the service stops: keeps up to ``MAIL_POLL_CONCURRENCY`` polls going, each on
         an account leased to this replica, and takes more as they finish."""

@@ -53,7 +53,8 @@ class Ledger(Protocol):
 
 
 class Directory(Protocol):
-    def match(self, tenant_id: str, email: str) -> dict[str, Any]: ...
+    def match(self, tenant_id: str, email: str) -> dict[str, Any]:
+        """The contacts and counterparties of an address; ``{}`` when none, or when nobody can say."""
 
 
 class QuotaExceeded(Exception):
@@ -262,11 +263,7 @@ class FolderSync:
         if not address:
             return {}
         if address not in self._matches:
-            try:
-                self._matches[address] = self.directory.match(self.account.tenant_id, address)
-            except CrmError as exc:  # the crm matches it again from the event
-                log.warning("match_contact failed for account %s: %s", self.account.id, exc)
-                self._matches[address] = {}
+            self._matches[address] = self.directory.match(self.account.tenant_id, address)
         return self._matches[address]
 
     def _commit_pending(self) -> None:
