@@ -100,3 +100,17 @@ def covers(principal: Mapping[str, Any], scope: str, user_id: Any) -> bool:
 def allows(principal: Mapping[str, Any], right: str) -> bool:
     """An action right (``invoices.discount``) is held."""
     return scope_of(principal, right) == ALL
+
+
+USERS_MANAGE = "users.manage"
+
+
+def may_manage_user(principal: Mapping[str, Any], user_id: Any) -> bool:
+    """A user's own settings (mail and SIP accounts): the user, or anyone with ``users.manage``."""
+    return str(principal.get("user_id")) == str(user_id) or allows(principal, USERS_MANAGE)
+
+
+def require_manage_user(principal: Mapping[str, Any], user_id: Any, what: str) -> None:
+    if not may_manage_user(principal, user_id):
+        raise Forbidden(f"managing another user's {what} needs the right '{USERS_MANAGE}'", code="forbidden",
+                        details={"right": USERS_MANAGE})

@@ -101,3 +101,67 @@ class Secrets(DependencyProvider):
 
     def get_dependency(self, worker_ctx: Any) -> SecretBox:
         return self.box
+
+
+def reencrypt_table(session: Any, box: SecretBox, model: Any, key: tuple[str, ...],
+                    secrets: Any, batch: int = 500) -> tuple[int, list[str]]:
+    """Re-encrypts a table's secrets under the primary key, in batches by the primary ``key``
+    columns (after a key rotation). ``secrets(row)`` names the row's (attribute, context) pairs;
+    a missing value is skipped. Answers how many secrets changed and the rows (``a/b``) whose
+    secret no configured key opens (left as they are). Safe to run again, and while the service
+    runs (each batch is locked and committed)."""
+    import sqlalchemy as sa
+
+    columns = [getattr(model, name) for name in key]
+    changed, unreadable = 0, list[str]()
+    last: tuple[Any, ...] | None = None
+    while True:
+        query = sa.select(model).order_by(*columns).limit(batch)
+        if last is not None:
+            query = query.where(sa.tuple_(*columns) > sa.tuple_(*last))
+        rows = list(session.scalars(query.with_for_update()))
+        if not rows:
+            return changed, unreadable
+        for row in rows:
+            last = tuple(getattr(row, name) for name in key)
+            try:
+                for attribute, context in secrets(row):
+                    token = getattr(row, attribute)
+                    if token and box.needs_reencrypt(token):
+                        setattr(row, attribute, box.reencrypt(token, context))
+                        changed += 1
+            except SecretDecryptionError:
+                unreadable.append("/".join(str(v) for v in last))
+        session.commit()
+
+
+def reencrypt_command(argv: list[str], doc: str, config_file: Any, settings_cls: Any, what: str,
+                      reencrypt: Any) -> int:
+    """``python -m services.<name>.reencrypt``: the service's settings from its config file and the
+    environment, ``reencrypt(session, box)`` once; exit 1 naming the rows no key opens."""
+    import sys
+
+    from sqlalchemy.orm import Session
+
+    from crm_shared.config import load_settings
+    from crm_shared.db import make_engine
+
+    if argv:
+        print(doc, file=sys.stderr)
+        return 2
+    try:
+        settings, _ = load_settings(settings_cls, config_file)
+        box = SecretBox.from_spec(settings.CRM_SECRET_KEYS)
+    except ConfigError as exc:
+        print(f"configuration: {exc}", file=sys.stderr)
+        return 2
+    assert settings.DATABASE_URL
+    engine = make_engine(settings.DATABASE_URL, 1, f"{settings.SERVICE_NAME}-reencrypt")
+    with Session(engine) as session:
+        changed, unreadable = reencrypt(session, box)
+    print(f"re-encrypted {changed} {what} secret(s) under key '{box.primary_kid}'")
+    if unreadable:
+        print(f"{len(unreadable)} row(s) have a secret no configured key opens (left as it is; it must be "
+              f"entered again): {', '.join(unreadable[:50])}", file=sys.stderr)
+        return 1
+    return 0

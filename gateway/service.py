@@ -16,6 +16,7 @@ from gateway.routes.imports import ImportRoutes
 from gateway.routes.mail import MailAccountRoutes, MailRoutes
 from gateway.routes.ops import OpsRoutes
 from gateway.routes.org import OrgRoutes
+from gateway.routes.telephony import CallRoutes, TelephonyRoutes
 from gateway.routes.tenants import TenantRoutes
 from gateway.routes.users import JournalRoutes, UsersRoutes
 
@@ -35,6 +36,8 @@ class GatewayService(
     ExchangeRoutes,
     MailAccountRoutes,
     MailRoutes,
+    CallRoutes,
+    TelephonyRoutes,
     ServiceBase,
 ):
     name = "gateway"

@@ -9,6 +9,10 @@ command -v curl >/dev/null || need+=(curl)
 # the mail tests' real servers (tests/labs/mail.py): Dovecot IMAP/LMTP, Postfix as a second SMTP peer
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd dovecot-lmtpd)
 [ -x /usr/sbin/postfix ] || need+=(postfix)
+# the telephony tests' real SIP peers (tests/labs/sip.py): kamailio registrar/proxy, sipp, baresip
+command -v kamailio >/dev/null || need+=(kamailio)
+command -v sipp >/dev/null || need+=(sip-tester)
+command -v baresip >/dev/null || need+=(baresip-core)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "ci-install: need root to install: ${need[*]}" >&2; exit 1; fi
   apt-get update -q

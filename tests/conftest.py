@@ -15,6 +15,11 @@ from crm_shared import codec  # noqa: E402
 
 codec.install()  # as the runner does in every process
 
+import os  # noqa: E402
+
+# no SIP engine processes beside the suites of other areas' tests; tests/telephony starts its own
+os.environ.setdefault("TELEPHONY_ENGINE_WORKERS", "0")
+
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402

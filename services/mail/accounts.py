@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contracts.mail import PRESETS, MailAccountCreate, MailAccountUpdate
-from crm_shared.errors import Forbidden, NotFound, ValidationFailed, validation_failed
+from crm_shared.errors import NotFound, ValidationFailed, validation_failed
 from crm_shared.records import diff, parse_id
-from crm_shared.secrets import SecretBox, SecretDecryptionError
+from crm_shared.scopes import require_manage_user
+from crm_shared.secrets import SecretBox, reencrypt_table
 from services.mail.models import MailAccount
 from services.mail.servers import Endpoint
 
-USERS_MANAGE = "users.manage"
 MASK = "***"
 
 
@@ -31,15 +31,8 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def may_manage(principal: dict[str, Any], user_id: str) -> bool:
-    return str(principal.get("user_id")) == str(user_id) or \
-        str((principal.get("rights") or {}).get(USERS_MANAGE)) == "all"
-
-
 def require_manage(principal: dict[str, Any], user_id: str) -> None:
-    if not may_manage(principal, user_id):
-        raise Forbidden("managing another user's mail accounts needs the right 'users.manage'", code="forbidden",
-                        details={"right": USERS_MANAGE})
+    require_manage_user(principal, user_id, "mail accounts")
 
 
 def context(account: MailAccount, side: str) -> str:
@@ -238,24 +231,6 @@ def reencrypt_all(session: Session, box: SecretBox, batch: int = 500) -> tuple[i
     """Re-encrypts every stored mail secret under the primary key (after a key rotation); answers how
     many secrets changed and the accounts whose secrets no configured key opens (left as they are).
     Safe to run again, and while the service runs."""
-    changed, unreadable = 0, list[str]()
-    last: tuple[str, uuid.UUID] | None = None
-    while True:
-        query = sa.select(MailAccount).order_by(MailAccount.tenant_id, MailAccount.id).limit(batch)
-        if last is not None:
-            query = query.where(sa.tuple_(MailAccount.tenant_id, MailAccount.id) > sa.tuple_(*last))
-        rows: Iterable[MailAccount] = list(session.scalars(query.with_for_update()))
-        if not rows:
-            return changed, unreadable
-        for row in rows:
-            last = (row.tenant_id, row.id)
-            try:
-                if box.needs_reencrypt(row.password_enc):
-                    row.password_enc = box.reencrypt(row.password_enc, context(row, "imap"))
-                    changed += 1
-                if row.smtp_password_enc and box.needs_reencrypt(row.smtp_password_enc):
-                    row.smtp_password_enc = box.reencrypt(row.smtp_password_enc, context(row, "smtp"))
-                    changed += 1
-            except SecretDecryptionError:
-                unreadable.append(f"{row.tenant_id}/{row.id}")
-        session.commit()
+    return reencrypt_table(session, box, MailAccount, ("tenant_id", "id"),
+                           lambda row: [("password_enc", context(row, "imap")),
+                                        ("smtp_password_enc", context(row, "smtp"))], batch)

@@ -12,35 +12,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
-from crm_shared.config import ConfigError, load_settings
-from crm_shared.db import make_engine
-from crm_shared.secrets import SecretBox
+from crm_shared.secrets import reencrypt_command
 from services.mail.accounts import reencrypt_all
 from services.mail.settings import Settings
 
 
 def main(argv: list[str]) -> int:
-    if argv:
-        print(__doc__, file=sys.stderr)
-        return 2
-    try:
-        settings, _ = load_settings(Settings, Path(__file__).with_name("config.yaml"))
-        box = SecretBox.from_spec(settings.CRM_SECRET_KEYS)
-    except ConfigError as exc:
-        print(f"configuration: {exc}", file=sys.stderr)
-        return 2
-    assert settings.DATABASE_URL
-    engine = make_engine(settings.DATABASE_URL, 1, "mail-reencrypt")
-    with Session(engine) as session:
-        changed, unreadable = reencrypt_all(session, box)
-    print(f"re-encrypted {changed} mail secret(s) under key '{box.primary_kid}'")
-    if unreadable:
-        print(f"{len(unreadable)} account(s) have a secret no configured key opens (left as it is; the user must "
-              f"enter the password again): {', '.join(unreadable[:50])}", file=sys.stderr)
-        return 1
-    return 0
+    return reencrypt_command(argv, str(__doc__), Path(__file__).with_name("config.yaml"), Settings, "mail",
+                             reencrypt_all)
 
 
 if __name__ == "__main__":

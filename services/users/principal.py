@@ -29,6 +29,7 @@ class Profile:
     timezone: str
     active: bool
     deleted: bool
+    sip_enabled: bool = False
 
 
 @dataclass
@@ -131,6 +132,7 @@ class TenantSnapshot:
             "email": profile.email,
             "timezone": profile.timezone,
             "active": profile.active and not profile.deleted,
+            "sip_enabled": profile.sip_enabled,
             "rights": self._rights_of(positions),
             "department_ids": department_ids,
             "department_user_ids": department_user_ids,
@@ -145,8 +147,8 @@ _SNAPSHOT_SQL = {
     "positions": "SELECT id::text, department_id::text, role_id::text FROM positions WHERE tenant_id = :t",
     "roles": "SELECT id::text, rights FROM roles WHERE tenant_id = :t",
     "holdings": "SELECT user_id::text, position_id::text FROM user_positions WHERE tenant_id = :t",
-    "users": "SELECT id::text, login, full_name, email, timezone, active, deleted_at IS NOT NULL "
-             "FROM users WHERE tenant_id = :t",
+    "users": "SELECT id::text, login, full_name, email, timezone, active, deleted_at IS NOT NULL, "
+             "sip_enabled FROM users WHERE tenant_id = :t",
 }
 
 
@@ -156,7 +158,7 @@ def load_snapshot(session: Session, tenant_id: str) -> TenantSnapshot:
     rows = {name: conn.execute(sa.text(sql), {"t": tenant_id}).all() for name, sql in _SNAPSHOT_SQL.items()}
     return TenantSnapshot.build(
         tenant_id, rows["departments"], rows["positions"], rows["roles"], rows["holdings"],
-        [(r[0], Profile(r[1], r[2], r[3], r[4], r[5], r[6])) for r in rows["users"]],
+        [(r[0], Profile(r[1], r[2], r[3], r[4], r[5], r[6], bool(r[7]))) for r in rows["users"]],
     )
 
 

@@ -184,6 +184,12 @@ class UsersService(DatabaseServiceBase):
         if first_delivery(self.db, event, "users.on_mail_record_changed"):
             journal.record_change(self.db, "mail", event)
 
+    @handle_event("telephony", journal_contract.RECORD_CHANGED)
+    def on_telephony_record_changed(self, event: dict[str, Any]) -> None:
+        """SIP account and PBX settings changes (secrets already masked, and masked again here)."""
+        if first_delivery(self.db, event, "users.on_telephony_record_changed"):
+            journal.record_change(self.db, "telephony", event)
+
     @event_handler("users", "principal_changed", handler_type=BROADCAST, reliable_delivery=False)
     def on_principal_changed(self, event: dict[str, Any]) -> None:
         """Every replica drops the tenant's cached org snapshot (this one did at commit already)."""
