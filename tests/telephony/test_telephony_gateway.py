@@ -220,3 +220,68 @@ def test_turning_sip_off_stops_the_registration(inst, phones: Phones, sip_lab):
              message="kamailio to forget u04")
     admin.ok("PATCH", f"/users/{u04.user_id}", {"sip_enabled": True})
     phones.registered(u04.user_id)
+
+
+# -- Mango Office (a local stand-in for its API) ------------------------------------------------
+def test_mango_settings_callback_and_signed_webhooks(inst, phones: Phones):
+    import requests
+
+    from tests.labs.mango import MangoStandIn
+
+    admin = inst.admin
+    pbx = MangoStandIn("vpbx-key-0123456789", "vpbx-salt-abcdef")
+    try:
+        assert admin.ok("GET", "/telephony/mango")["configured"] is False
+        out = admin.ok("PUT", "/telephony/mango", {"api_key": pbx.api_key, "api_salt": pbx.api_salt,
+                                                   "api_base": pbx.url})
+        assert out["configured"] and out["api_base"] == pbx.url and "vpbx-key" not in str(out)
+        employee = phones.user("mango-user")
+        assert employee.call("GET", "/telephony/mango").status_code == 403
+        admin.ok("PUT", f"/users/{employee.user_id}/sip", {"mango_username": "uvarov@mycompany.mangosip.ru",
+                                                           "password": "p", "notify_incoming": False,
+                                                           "extension": "101"})
+        phones.made.append(employee.user_id)
+        # click-to-call through the PBX: a signed commands/callback from the user's extension
+        started = employee.ok("POST", "/calls", {"to_number": "+7 495 765-43-21"}, status=202)
+        assert pbx.refused == [] and len(pbx.commands) == 1, pbx.refused
+        command = pbx.commands[0]
+        assert command["from"] == {"extension": "101"} and command["to_number"] == "+74957654321"
+        assert command["command_id"]
+        assert active(employee, call_id=started["call_id"])[0]["source"] == "mango"
+
+        url = f"{inst.base}/api/v1/telephony/mango/events"
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+
+        def post(kind: str, body: str) -> requests.Response:
+            return requests.post(f"{url}/{kind}", data=body, headers=form, timeout=15)
+        # an incoming call to extension 101: Appeared, then Disconnected unanswered
+        appeared = {"entry_id": "entry-1", "call_id": "leg-1", "timestamp": pbx.now(), "seq": 1,
+                    "call_state": "Appeared", "location": "abonent",
+                    "from": {"number": CALLER_NUMBER}, "to": {"extension": "101", "number": "74950000000"}}
+        assert post("call", pbx.webhook(appeared)).status_code == 200
+        ringing = wait_for(lambda: active(employee, source="mango", direction="incoming"), timeout=5,
+                           message="the PBX's call in the active list")[0]
+        assert ringing["from_number"] == CALLER_NUMBER and ringing["user_id"] == employee.user_id
+        # the same webhook again is a replay; a wrong signature and a stale one are refused
+        resp = post("call", pbx.webhook(appeared))
+        assert resp.status_code == 409 and resp.json()["error"]["code"] == "webhook_replayed", resp.text
+        bad = post("call", pbx.webhook({**appeared, "seq": 2}, salt="not-the-salt"))
+        assert bad.status_code == 403 and bad.json()["error"]["reason"] == "bad_signature"
+        stale = post("call", pbx.webhook({**appeared, "seq": 3, "timestamp": pbx.now() - 3600}))
+        assert stale.status_code == 403 and stale.json()["error"]["reason"] == "stale"
+        unknown = post("call", "vpbx_api_key=someone-else&sign=00&json=%7B%7D")
+        assert unknown.status_code == 403
+        gone = {**appeared, "seq": 4, "call_state": "Disconnected", "timestamp": pbx.now()}
+        assert post("call", pbx.webhook(gone)).status_code == 200
+        logged = wait_logged(employee, employee.user_id, call_id=ringing["call_id"])
+        assert logged["outcome"] == "missed" and logged["source"] == "mango"
+        # a summary of a call never seen by events/call: logged from it alone
+        summary = {"entry_id": "entry-2", "call_direction": 1, "from": {"number": "+79035550101"},
+                   "to": {"extension": "101"}, "create_time": pbx.now() - 60, "forward_time": pbx.now() - 58,
+                   "talk_time": pbx.now() - 50, "end_time": pbx.now() - 5, "entry_result": 1}
+        assert post("summary", pbx.webhook(summary)).status_code == 200
+        answered = wait_logged(employee, employee.user_id, from_number="+79035550101")
+        assert answered["outcome"] == "answered" and answered["answered_at"]
+        assert post("summary", pbx.webhook(summary)).status_code == 409
+    finally:
+        pbx.stop()
