@@ -16,10 +16,6 @@ from crm_shared import codec  # noqa: E402
 codec.install()  # as the runner does in every process
 
 import os  # noqa: E402
-
-# no SIP engine processes beside the suites of other areas' tests; tests/telephony starts its own
-os.environ.setdefault("TELEPHONY_ENGINE_WORKERS", "0")
-
 from typing import Any  # noqa: E402
 
 import pytest  # noqa: E402
@@ -70,6 +66,9 @@ class Containers:
         return container
 
     def start_named(self, name: str, **overrides: Any) -> ServiceContainer:
+        if name == "telephony":
+            # no SIP engine processes beside other areas' tests (tests/telephony sets its own in the environment)
+            overrides.setdefault("TELEPHONY_ENGINE_WORKERS", os.environ.get("TELEPHONY_ENGINE_WORKERS", "0"))
         container, _ = start_service(name, self.amqp_uri, self.databases, **overrides)
         self.started.append(container)
         return container

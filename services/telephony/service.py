@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from contracts import journal
-from contracts.telephony import CallIn, MangoSettingsIn, SipAccountIn
+from contracts.telephony import CallIn, MangoSettingsIn
 from crm_shared import scopes
 from crm_shared.config import settings_of
 from crm_shared.db import read_only
@@ -42,7 +42,6 @@ from services.telephony.exceptions import PbxRefused, WebhookRefused, WebhookRep
 from services.telephony.models import Call, MangoSettings, MangoWebhook, SipAccount
 from services.telephony.schemas import UserEvent, UserSipChanged
 from services.telephony.settings import Settings
-from services.telephony.sip import AccountSpec
 
 log = logging.getLogger(__name__)
 
@@ -122,29 +121,11 @@ class TelephonyService(DatabaseServiceBase):
                       {"user_id": str(row.user_id), **changes, "password": accounts.MASK})
 
     @domain_rpc
-    def check_sip_account(self, caller: dict[str, Any], user_id: str,
-                          data: dict[str, Any] | None = None) -> dict[str, Any]:
-        """«Проверить»: the stored account, or the one in ``data`` (before saving it; without a password
-        the stored one is used)."""
+    def check_sip_account(self, caller: dict[str, Any], user_id: str) -> dict[str, Any]:
+        """«Проверить»: a real REGISTER of the stored account, unregistered afterwards."""
         principal, _ = self._user(caller, user_id)
-        tenant_id = str(principal["tenant_id"])
-        row = accounts.find(self.db, tenant_id, user_id)
-        if data:
-            try:
-                body = SipAccountIn.model_validate(data)
-            except ValidationError as exc:
-                raise validation_failed(exc) from None
-            password = body.password or (self.secrets.decrypt(row.password_enc, accounts.context(tenant_id,
-                                                                                                 row.user_id))
-                                         if row is not None else None)
-            if not password:
-                raise NotFound("no password to check with: give one", code="not_found")
-            assert body.login is not None and body.domain is not None
-            spec = AccountSpec(body.login, password, body.domain, body.port)
-        elif row is None:
-            raise NotFound("this user has no SIP account", code="not_found")
-        else:
-            spec = accounts.spec_of(row, self.secrets, 60, 3600, 0)
+        row = accounts.get(self.db, str(principal["tenant_id"]), user_id)
+        spec = accounts.spec_of(row, self.secrets, 60, 3600, 0)
         self.db.commit()  # no transaction held while the registrar answers
         result = self.checks(spec)
         m.checks().labels("ok" if result["ok"] else str(result["reason"])).inc()

@@ -8,8 +8,9 @@ from services.telephony.sip import MAX_ACCOUNTS
 class Settings(ServiceSettings):
     # SIP engine processes one replica runs (each holds up to TELEPHONY_ACCOUNTS_PER_WORKER accounts); 0: none
     TELEPHONY_ENGINE_WORKERS: int = Field(default=4, ge=0, le=256)
-    # accounts one engine process holds (pjsua2 aborts the process on a 9th)
-    TELEPHONY_ACCOUNTS_PER_WORKER: int = Field(default=MAX_ACCOUNTS, ge=1, le=MAX_ACCOUNTS)
+    # accounts one engine process holds (pjsua2 aborts the process on a 9th); a process rings at most
+    # MAX_CALLS (4) calls at once, so 4 keeps one ringing call per account
+    TELEPHONY_ACCOUNTS_PER_WORKER: int = Field(default=4, ge=1, le=MAX_ACCOUNTS)
     # a worker holds its accounts this long past its last renewal; another worker takes them after
     TELEPHONY_LEASE_SECONDS: float = Field(default=30.0, ge=3, le=3600)
     # how often a worker renews its leases and looks for accounts to take (changes also wake it at once)

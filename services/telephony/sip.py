@@ -18,6 +18,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 MAX_ACCOUNTS = 8  # pjsua2's PJSUA_MAX_ACCOUNTS in the wheel; the 9th aborts the process
+MAX_CALLS = 4  # calls one process has at once: the wheel's PJSUA_MAX_CALLS (measured); pjsua2 answers more with 486
 
 # event kinds
 REGISTRATION, INCOMING, CALL_STATE, TRANSFER = "registration", "incoming", "call_state", "transfer"
@@ -121,6 +122,7 @@ class SipEngine:
         cfg = pj.EpConfig()
         cfg.uaConfig.threadCnt = 0
         cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = MAX_CALLS
         cfg.uaConfig.userAgent = "crm-telephony"
         cfg.logConfig.level = self.log_level
         cfg.logConfig.consoleLevel = self.log_level

@@ -23,16 +23,17 @@ COUNTERS = {
     "crm_onec_import_rows_total", "crm_onec_export_rows_total", "crm_onec_exchange_objects_total",
     "crm_mail_polls_total", "crm_mail_poll_failures_total", "crm_mail_messages_ingested_total",
     "crm_mail_reconcile_missing_total", "crm_mail_checks_total", "crm_mail_sent_total",
-    # planned
-    "crm_sip_registrations_lost_total",
+    "crm_telephony_checks_total", "crm_telephony_calls_total", "crm_telephony_engine_restarts_total",
+    "crm_telephony_mango_webhooks_total",
 }
 HISTOGRAMS = {"crm_entrypoint_duration_seconds", "crm_http_request_duration_seconds", "crm_onec_import_batch_seconds",
-              "crm_onec_exchange_job_seconds", "crm_mail_poll_seconds"}
+              "crm_onec_exchange_job_seconds", "crm_mail_poll_seconds", "crm_telephony_invite_visible_seconds"}
 GAUGES = {
     "crm_outbox_pending_events", "crm_onec_open_jobs", "crm_onec_oldest_open_job_seconds",
-    "crm_mail_accounts_behind", "crm_mail_idle_connections",
+    "crm_mail_accounts_behind", "crm_mail_idle_connections", "crm_telephony_registrations",
+    "crm_telephony_accounts_unheld",
     # planned
-    "crm_sip_registered_accounts", "crm_tenants_near_disk_quota", "crm_tenants_near_seat_limit",
+    "crm_tenants_near_disk_quota", "crm_tenants_near_seat_limit",
 }
 # Exported by other components the rules may use.
 FOREIGN = re.compile(r"^(up|ALERTS|kube_[a-z_]+)$")
@@ -113,7 +114,8 @@ def test_every_alert_has_severity_summary_and_a_runbook_section(dt: Any) -> None
     exprs = " ".join(r["expr"] for r in rules)
     for metric in ("up", "kube_deployment_status_replicas_available", "crm_entrypoint_calls_total",
                    "crm_entrypoint_duration_seconds_bucket", "crm_events_parked_total", "crm_outbox_pending_events",
-                   "crm_mail_poll_failures_total", "crm_sip_registrations_lost_total", "crm_onec_jobs_total",
+                   "crm_mail_poll_failures_total", "crm_telephony_registrations",
+                   "crm_telephony_invite_visible_seconds_bucket", "crm_onec_jobs_total",
                    "crm_tenants_near_disk_quota", "crm_tenants_near_seat_limit", "crm_rpc_client_timeouts_total"):
         assert re.search(rf"\b{metric}\b", exprs), metric
 

@@ -1,5 +1,5 @@
 """A throwaway SIP network for a test module, from the verified recipes of
-``shared/labs/sip`` (copied into ``tests/labs/sip/``; nothing here calls into
+``shared/labs/sip`` (copied into ``tests/labs/sip-files/``; nothing here calls into
 ``../shared``):
 
 - kamailio as registrar and proxy on a free loopback port, realm
@@ -25,7 +25,7 @@ import wave
 from pathlib import Path
 from typing import Any
 
-HERE = Path(__file__).with_name("sip")
+HERE = Path(__file__).with_name("sip-files")  # kamailio.cfg and the sipp scenarios
 DOMAIN = "crm.test"
 # SIP users of the registrar: alice and bob (the recipe's), and u01..u24 for the concurrency tests
 USERS = {"alice": "alicepw", "bob": "bobpw", **{f"u{i:02d}": f"pw-u{i:02d}" for i in range(1, 25)}}
@@ -95,8 +95,9 @@ def _stop(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 class SipLab:
-    def __init__(self, folder: Path, variant: str = "") -> None:
+    def __init__(self, folder: Path, variant: str = "", users: dict[str, str] | None = None) -> None:
         self.folder = folder
+        self.users = {**USERS, **(users or {})}
         self.port = free_udp_tcp_port()
         self.pstn_port = free_udp_tcp_port()
         self.phone_port = free_udp_tcp_port()
@@ -115,7 +116,7 @@ class SipLab:
     def start_kamailio(self, variant: str | None = None) -> None:
         if variant is not None:
             self.variant = variant
-        users = "".join(f'    $sht(users=>{u}) = "{p}";\n' for u, p in USERS.items())
+        users = "".join(f'    $sht(users=>{u}) = "{p}";\n' for u, p in self.users.items())
         cfg = self.folder / "kamailio.cfg"
         cfg.write_text((HERE / "kamailio.cfg").read_text().replace("@USERS@", users))
         defines = ["-A", f"SIP_PORT={self.port}", "-A", f'PSTN_DU="sip:127.0.0.1:{self.pstn_port}"']
@@ -190,16 +191,18 @@ audio_alert aufile,/dev/null
 
     # -- callers ----------------------------------------------------------------------------------
     def call(self, to_user: str, scenario: str = "call_cancel.xml", calls: int = 1, rate: float = 0,
-             timeout: float = 40) -> subprocess.Popen[bytes]:
+             timeout: float = 40, extra: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
         """A sipp caller (``+79161234567``, "Ivan Petrov") to ``to_user``: by default rings 1.5 s,
         then cancels. Answers the process; ``wait_call`` waits for it."""
         port = free_udp_tcp_port()
-        args = ["sipp", "-sf", str(HERE / scenario), "-s", to_user, "-i", "127.0.0.1", "-p", str(port),
+        args = ["sipp", "-sf", scenario, "-s", to_user, "-i", "127.0.0.1", "-p", str(port),
                 "-m", str(calls), "-nostdin", "-timeout", f"{int(timeout)}", "-timeout_error", "-trace_err",
                 "-error_file", str(self.folder / f"sipp-caller-{port}.err")]
         if rate:
             args += ["-r", str(rate), "-l", str(max(calls, 1))]
-        return self._spawn([*args, f"127.0.0.1:{self.port}"], f"sipp-caller-{port}.log")
+        if not scenario.startswith("/"):
+            args[2] = str(HERE / scenario)
+        return self._spawn([*args, *extra, f"127.0.0.1:{self.port}"], f"sipp-caller-{port}.log")
 
     @staticmethod
     def wait_call(proc: subprocess.Popen[bytes], timeout: float = 60) -> int:

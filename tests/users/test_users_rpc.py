@@ -243,7 +243,8 @@ def test_department_scope_over_a_three_level_tree(users, tenant):
     assert p_low["department_user_ids"] == [u_low["id"]]
     assert p_low["tenant_id"] == tenant.id and p_low["login"] == "low" and p_low["active"] is True
     assert set(p_low) == {"tenant_id", "user_id", "login", "full_name", "email", "timezone", "active", "rights",
-                          "department_ids", "department_user_ids"}
+                          "department_ids", "department_user_ids", "sip_enabled"}
+    assert p_low["sip_enabled"] is False
 
     # moving the child out of the tree changes the parent's set on the next call
     users.rpc.update_department(tenant.admin, low["id"], {"parent_id": tenant.root()["id"]})
