@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from crm_shared.errors import Forbidden
+from crm_shared.errors import Forbidden, Unauthenticated
 
 NONE, OWN, DEPARTMENT, ALL = "none", "own", "department", "all"
 RANK = {NONE: 0, OWN: 1, DEPARTMENT: 2, ALL: 3}
@@ -114,3 +114,14 @@ def require_manage_user(principal: Mapping[str, Any], user_id: Any, what: str) -
     if not may_manage_user(principal, user_id):
         raise Forbidden(f"managing another user's {what} needs the right '{USERS_MANAGE}'", code="forbidden",
                         details={"right": USERS_MANAGE})
+
+
+def caller_principal(users: Any, caller: Any) -> dict[str, Any]:
+    """The caller's principal from the users service (``users.get_principal``, one RPC), for a
+    service that checks rights itself; 401 without an authenticated caller or for a blocked user."""
+    if not isinstance(caller, Mapping) or not caller.get("tenant_id") or not caller.get("user_id"):
+        raise Unauthenticated("no authenticated caller", code="unauthenticated")
+    principal = dict(users.get_principal(str(caller["tenant_id"]), str(caller["user_id"])))
+    if not principal.get("active"):
+        raise Unauthenticated("the user is not active", code="unauthenticated")
+    return principal

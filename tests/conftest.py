@@ -101,6 +101,23 @@ class Suite:
         self.operator_token = gateway.config["CRM_OPERATOR_TOKEN"]
 
 
+def suite_with_env(amqp_uri: str, databases: Databases, env: dict[str, str]) -> Any:
+    """A module's whole suite started with ``env`` in the environment (the services read it through
+    their config.yaml), restored afterwards; a generator for a fixture to ``yield from``."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    containers = Containers(amqp_uri, databases)
+    try:
+        yield Suite(containers)
+    finally:
+        containers.stop_all()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 @pytest.fixture
 def private_containers(databases: Databases) -> Any:
     """Containers on a vhost of their own, for tests that stop or break services."""

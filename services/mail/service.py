@@ -24,9 +24,10 @@ from nameko.exceptions import RemoteError
 from nameko.timer import timer
 
 from contracts import journal
+from crm_shared import scopes
 from crm_shared.config import settings_of
 from crm_shared.db import read_only
-from crm_shared.errors import Conflict, CrmError, Unauthenticated
+from crm_shared.errors import Conflict, CrmError
 from crm_shared.events import event_data, first_delivery, forget_processed_before, handle_event
 from crm_shared.jobs import Stopping, setting_job_timer
 from crm_shared.rpc import ClusterRpc, rpc
@@ -104,12 +105,7 @@ class MailService(DatabaseServiceBase):
 
     # -- who is asking ----------------------------------------------------------------------
     def _principal(self, caller: Any) -> dict[str, Any]:
-        if not isinstance(caller, dict) or not caller.get("tenant_id") or not caller.get("user_id"):
-            raise Unauthenticated("no authenticated caller", code="unauthenticated")
-        principal = dict(self.cluster.users.get_principal(str(caller["tenant_id"]), str(caller["user_id"])))
-        if not principal.get("active"):
-            raise Unauthenticated("the user is not active", code="unauthenticated")
-        return principal
+        return scopes.caller_principal(self.cluster.users, caller)
 
     def _manager_of(self, caller: Any, user_id: str) -> dict[str, Any]:
         """The caller, allowed to manage ``user_id``'s accounts (who must exist in the tenant)."""

@@ -59,10 +59,10 @@ def find(session: Session, tenant_id: str, user_id: Any) -> SipAccount | None:
 
 
 def account_out(row: SipAccount) -> dict[str, Any]:
-    state = row.reg_state if row.active else "off"
-    reason = row.reg_reason if row.active else ("the user's SIP account is off (sip_enabled, or the user is blocked)"
-                                                if not row.active else None)
-    if row.active and not row.notify_incoming:
+    state, reason = row.reg_state, row.reg_reason
+    if not row.active:
+        state, reason = "off", "the user's SIP account is off («Подключить SIP запись», or the user is blocked)"
+    elif not row.notify_incoming:
         state, reason = "off", "notify_incoming is off: no registration is kept"
     return {
         "user_id": str(row.user_id), "login": row.login, "domain": row.domain, "port": row.port,
@@ -104,6 +104,8 @@ def put(session: Session, box: SecretBox, tenant_id: str, user: dict[str, Any], 
     else:
         before = _journal_view(row)
         action = "update"
+    was_active = row.active
+    row.active = bool(user.get("active", True))  # and sip_enabled, checked above
     row.login, row.domain, row.port = body.login, body.domain, body.port
     row.mango = body.mango_username is not None
     row.notify_incoming = body.notify_incoming
@@ -112,7 +114,7 @@ def put(session: Session, box: SecretBox, tenant_id: str, user: dict[str, Any], 
     if body.password:
         row.password_enc = box.encrypt(body.password, context(tenant_id, row.user_id))
         changes["password"] = MASK
-    if not changes:
+    if not changes and was_active == row.active:
         return row, "", {}
     row.version += 1
     row.updated_at = now
@@ -120,7 +122,7 @@ def put(session: Session, box: SecretBox, tenant_id: str, user: dict[str, Any], 
     row.reg_changed_at = now
     session.flush()
     wake_engines(session)
-    return row, action, changes
+    return row, action if changes else "", changes
 
 
 def delete(session: Session, row: SipAccount) -> dict[str, Any]:

@@ -29,7 +29,7 @@ from contracts.telephony import CallIn, MangoSettingsIn
 from crm_shared import scopes
 from crm_shared.config import settings_of
 from crm_shared.db import read_only
-from crm_shared.errors import Conflict, CrmError, Forbidden, NotFound, Unauthenticated, validation_failed
+from crm_shared.errors import Conflict, CrmError, Forbidden, NotFound, validation_failed
 from crm_shared.events import event_data, first_delivery, forget_processed_before, handle_event
 from crm_shared.jobs import setting_job_timer
 from crm_shared.rpc import ClusterRpc, rpc
@@ -66,12 +66,7 @@ class TelephonyService(DatabaseServiceBase):
 
     # -- who is asking ----------------------------------------------------------------------
     def _principal(self, caller: Any) -> dict[str, Any]:
-        if not isinstance(caller, dict) or not caller.get("tenant_id") or not caller.get("user_id"):
-            raise Unauthenticated("no authenticated caller", code="unauthenticated")
-        principal = dict(self.cluster.users.get_principal(str(caller["tenant_id"]), str(caller["user_id"])))
-        if not principal.get("active"):
-            raise Unauthenticated("the user is not active", code="unauthenticated")
-        return principal
+        return scopes.caller_principal(self.cluster.users, caller)
 
     def _user(self, caller: Any, user_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """The caller, allowed to set ``user_id``'s SIP account, and that user (404 when unknown)."""

@@ -237,10 +237,6 @@ class SipEngine:
         if call is not None:
             self._quiet(call.hangup, self._pj.CallOpParam(True))
 
-    def own_call(self, handle: str) -> bool:
-        call = self._calls.get(handle)
-        return bool(call is not None and call.outgoing)
-
     # -- the loop ---------------------------------------------------------------------------------
     def poll(self, milliseconds: int = 10) -> list[EngineEvent]:
         """Lets pjsua2 work for up to ``milliseconds``; answers the events since the last poll."""

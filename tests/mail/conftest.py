@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from crm_shared.testing import Databases, Instance
-from tests.conftest import Containers, Suite
+from tests.conftest import suite_with_env
 from tests.labs.mail import MailLab, missing_tools
 
 MAIL_ENV = {"MAIL_CHECK_TIMEOUT_SECONDS": "2", "MAIL_POLL_TICK_SECONDS": "0.5", "MAIL_FETCH_BATCH": "50"}
@@ -38,19 +38,7 @@ def mail_lab() -> Any:
 
 @pytest.fixture(scope="module")
 def mail_suite(mail_lab: MailLab, amqp_uri: str, databases: Databases) -> Any:
-    saved = {k: os.environ.get(k) for k in (*MAIL_ENV, "SSL_CERT_FILE")}
-    os.environ.update(MAIL_ENV, SSL_CERT_FILE=str(mail_lab.cert_file))
-    containers = Containers(amqp_uri, databases)
-    try:
-        suite = Suite(containers)
-        yield suite
-    finally:
-        containers.stop_all()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    yield from suite_with_env(amqp_uri, databases, {**MAIL_ENV, "SSL_CERT_FILE": str(mail_lab.cert_file)})
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 
 from crm_shared.testing import STRONG, Databases, Instance, wait_for
 from services.telephony.dependencies import EngineWorkers
-from tests.conftest import Containers, Suite
+from tests.conftest import suite_with_env
 from tests.labs.sip import SipLab, ensure_domain, missing_tools
 
 TELEPHONY_ENV = {
@@ -45,18 +45,7 @@ def sip_lab() -> Any:
 
 @pytest.fixture(scope="module")
 def telephony_suite(sip_lab: SipLab, amqp_uri: str, databases: Databases) -> Any:
-    saved = {k: os.environ.get(k) for k in TELEPHONY_ENV}
-    os.environ.update(TELEPHONY_ENV)
-    containers = Containers(amqp_uri, databases)
-    try:
-        yield Suite(containers)
-    finally:
-        containers.stop_all()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    yield from suite_with_env(amqp_uri, databases, TELEPHONY_ENV)
 
 
 @pytest.fixture(scope="module")

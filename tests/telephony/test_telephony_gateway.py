@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from crm_shared.metrics import METRICS
 from crm_shared.testing import wait_for
 from tests.labs.sip import CALLER_NAME, CALLER_NUMBER, DOMAIN, free_udp_tcp_port
 from tests.telephony.conftest import Phones
@@ -124,6 +125,11 @@ def test_incoming_call_rings_shows_the_contact_and_is_logged_missed(inst, phones
     assert sip_lab.wait_call(caller) == 0
     logged = wait_logged(alice, alice.user_id, call_id=ringing["call_id"])
     assert logged["outcome"] == "missed" and logged["ended_at"] and logged["contact_id"] == contact["id"]
+    # the engine worker reported the call and its INVITE-to-visible time to the service's metrics
+    wait_for(lambda: METRICS.value("crm_telephony_calls_total", {"source": "sip", "direction": "incoming",
+                                                                 "outcome": "missed"}) >= 1, timeout=5)
+    assert METRICS.value("crm_telephony_invite_visible_seconds_count") >= 1
+    assert METRICS.value("crm_telephony_invite_visible_seconds_bucket", {"le": "1.0"}) >= 1
     # the crm logged the communication against the contact
     def communication() -> Any:
         items = admin.ok("GET", "/communications", contact_id=contact["id"])["items"]

@@ -165,6 +165,16 @@ def settings(**overrides: Any) -> Settings:
                                     "TELEPHONY_ENGINE_SYNC_SECONDS": 1, **overrides})
 
 
+@pytest.fixture
+def fresh(telephony_db: Any) -> tuple[Any, str]:
+    """Sessions on the module's database with no SIP accounts left by another test, and a new tenant."""
+    sessions = sessionmaker(telephony_db[0], expire_on_commit=False)
+    with sessions() as s:
+        s.execute(sa.delete(SipAccount))
+        s.commit()
+    return sessions, f"t-{uuid.uuid4().hex[:8]}"
+
+
 def new_account(session: Session, tenant: str, login: str, active: bool = True) -> SipAccount:
     now = accounts.utcnow()
     user_id = uuid.uuid4()
@@ -176,13 +186,9 @@ def new_account(session: Session, tenant: str, login: str, active: bool = True) 
     return row
 
 
-def test_workers_share_accounts_by_lease_and_let_go_of_inactive_ones(telephony_db):
-    engine, _ = telephony_db
-    tenant = f"t-{uuid.uuid4().hex[:8]}"
-    sessions = sessionmaker(engine, expire_on_commit=False)
+def test_workers_share_accounts_by_lease_and_let_go_of_inactive_ones(fresh):
+    sessions, tenant = fresh
     with sessions() as s:
-        s.execute(sa.delete(SipAccount))
-        s.commit()
         rows = [new_account(s, tenant, f"u{i}") for i in range(3)]
     one, two = FakeEngine(2), FakeEngine(2)
     w1 = EngineWorker(settings(), one, sessions, BOX, "w1")  # type: ignore[arg-type]
@@ -218,13 +224,9 @@ def test_workers_share_accounts_by_lease_and_let_go_of_inactive_ones(telephony_d
     assert rows  # the accounts made above
 
 
-def test_incoming_call_rings_and_ends_missed_or_elsewhere_with_the_event(telephony_db):
-    engine, _ = telephony_db
-    tenant = f"t-{uuid.uuid4().hex[:8]}"
-    sessions = sessionmaker(engine, expire_on_commit=False)
+def test_incoming_call_rings_and_ends_missed_or_elsewhere_with_the_event(fresh):
+    sessions, tenant = fresh
     with sessions() as s:
-        s.execute(sa.delete(SipAccount))
-        s.commit()
         new_account(s, tenant, "alice")
     fake = FakeEngine(2)
     reports: list[tuple[str, dict[str, str], float]] = []
@@ -253,13 +255,9 @@ def test_incoming_call_rings_and_ends_missed_or_elsewhere_with_the_event(telepho
     assert [r[0] for r in reports].count("visible") == 2 and [r[0] for r in reports].count("call") == 2
 
 
-def test_click_to_call_rings_the_user_then_transfers_and_ends_with_its_reason(telephony_db):
-    engine, _ = telephony_db
-    tenant = f"t-{uuid.uuid4().hex[:8]}"
-    sessions = sessionmaker(engine, expire_on_commit=False)
+def test_click_to_call_rings_the_user_then_transfers_and_ends_with_its_reason(fresh):
+    sessions, tenant = fresh
     with sessions() as s:
-        s.execute(sa.delete(SipAccount))
-        s.commit()
         account = new_account(s, tenant, "bob")
     fake = FakeEngine(2)
     worker = EngineWorker(settings(), fake, sessions, BOX, "w1")  # type: ignore[arg-type]
@@ -293,14 +291,12 @@ def test_click_to_call_rings_the_user_then_transfers_and_ends_with_its_reason(te
         assert failed.outcome == "transfer_failed" and failed.end_reason == "404 Not Found"
 
 
-def test_reencrypt_command_moves_every_secret_to_the_new_key(telephony_db):
+def test_reencrypt_command_moves_every_secret_to_the_new_key(telephony_db, fresh):
     engine, url = telephony_db
+    sessions, tenant = fresh
     old, new = f"old:{generate_key()}", f"new:{generate_key()}"
     box = SecretBox.from_spec(old)
-    tenant = f"t-{uuid.uuid4().hex[:8]}"
-    with Session(engine, expire_on_commit=False) as s:
-        s.execute(sa.delete(SipAccount))
-        s.commit()
+    with sessions() as s:
         row = new_account(s, tenant, "carol")
         row.password_enc = box.encrypt("sip-secret", accounts.context(tenant, row.user_id))
         s.commit()
