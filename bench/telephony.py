@@ -8,8 +8,9 @@ suite's processes as ``make run`` starts them.
    (``BENCH_SIP_EXPIRES`` s, so every account refreshes several times in the
    window), then is watched for ``BENCH_SIP_HOLD`` s: how long until all were
    registered, the fewest registered at any sample, the REGISTERs kamailio
-   took in the window, and the replica's CPU and memory (the service and
-   its engine processes, read from ``/proc``).
+   took in the window, and the replica's CPU and memory (the service, the
+   engine fleet's parent and its workers, read from ``/proc``; memory as PSS,
+   since the workers share the parent's pages copy-on-write).
 2. **INVITE to visible at ``BENCH_SIP_CPS`` calls per second**: sipp callers
    ring ``BENCH_SIP_CALLED`` of those accounts in turn for
    ``BENCH_SIP_CALL_SECONDS`` s (each call rings 1.5 s and is cancelled). For
@@ -68,6 +69,13 @@ def _tree(root: int) -> list[int]:
     return out
 
 
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -79,10 +87,12 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def _rss_mb(pid: int) -> float:
+def _memory_mb(pid: int, field: str = "Pss") -> float:
+    """Resident memory (``Rss``) or its proportional share (``Pss``: pages shared by n processes count
+    1/n each, so the sum over processes is what they take together)."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -161,8 +171,10 @@ def _measure(suite: SuiteProcesses, lab: SipLab, users: dict[str, str]) -> dict[
         time.sleep(0.2)
     all_registered_s = time.monotonic() - put_done
     # -- hold: every account refreshes every EXPIRES - (at most 5) s ------------------------------------
-    pids = _tree(suite.procs["telephony"].pid)
-    engines = [p for p in pids if p != suite.procs["telephony"].pid]
+    service_pid = suite.procs["telephony"].pid
+    pids = _tree(service_pid)
+    fleets = [p for p in pids if p != service_pid and service_pid == _parent(p)]
+    engines = [p for p in pids if p not in (service_pid, *fleets)]
     log_before = lab.kamailio_log().count("REQ REGISTER")
     cpu_before, started = _cpu_seconds(pids), time.monotonic()
     fewest = len(users)
@@ -172,17 +184,19 @@ def _measure(suite: SuiteProcesses, lab: SipLab, users: dict[str, str]) -> dict[
     held_s = time.monotonic() - started
     cpu = _cpu_seconds(pids) - cpu_before
     registers = lab.kamailio_log().count("REQ REGISTER") - log_before
-    engine_rss = [_rss_mb(p) for p in engines] or [0.0]
-    rss = {"service_mb": round(_rss_mb(suite.procs["telephony"].pid), 1),
-           "engine_mb_min": round(min(engine_rss), 1), "engine_mb_max": round(max(engine_rss), 1),
-           "engines_mb_total": round(sum(engine_rss), 1)}
+    engine_pss = [_memory_mb(p) for p in engines] or [0.0]
+    rss = {"service_pss_mb": round(_memory_mb(service_pid), 1),
+           "fleet_parent_pss_mb": round(sum(_memory_mb(p) for p in fleets), 1),
+           "engine_pss_mb_min": round(min(engine_pss), 1), "engine_pss_mb_max": round(max(engine_pss), 1),
+           "engines_pss_mb_total": round(sum(engine_pss), 1),
+           "engine_rss_mb_max": round(max(_memory_mb(p, "Rss") for p in engines) if engines else 0.0, 1)}
     registrations = {
         "accounts": len(users), "engine_workers": len(engines), "expires_s": EXPIRES,
         "put_all_accounts_s": round(put_done - first_put, 2),
         "all_registered_after_last_put_s": round(all_registered_s, 2), "hold_s": round(held_s, 1),
         "fewest_registered_during_hold": fewest, "registers_in_hold": registers,
         "registers_per_s": round(registers / held_s, 2),
-        "replica_cpu_percent_of_one_core": round(100 * cpu / held_s, 1), "rss": rss,
+        "replica_cpu_percent_of_one_core": round(100 * cpu / held_s, 1), "memory": rss,
     }
     # -- calls: CPS calls/s over CALLED accounts, each ringing 1.5 s then cancelled ----------------------
     called = list(users)[:CALLED]

@@ -2,8 +2,9 @@
 database, outbox and metrics providers in ``crm_shared``).
 
 - ``EngineWorkers``: the replica's SIP engine processes (``python -m
-  services.telephony.engine``), started with the service, restarted when one
-  dies, stopped (unregistering) with it.
+  services.telephony.engine --workers N``: a fleet forked from one parent,
+  which forks a worker again when one dies), started with the service,
+  stopped (unregistering) with it.
 - ``Checks``: ``self.checks(spec)`` runs a credential check in a short-lived
   engine process, at most ``TELEPHONY_CHECK_CONCURRENCY`` at once, killed at
   the bound."""
@@ -35,73 +36,84 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class EngineWorkers(DependencyProvider):
-    """``TELEPHONY_ENGINE_WORKERS`` engine processes beside this replica."""
+    """A fleet of ``TELEPHONY_ENGINE_WORKERS`` engine processes beside this replica."""
 
     def setup(self) -> None:
         self.settings = settings_of(self.container.config, Settings)
-        self.procs: list[Any] = []
+        self.fleet: Any = None
         self.stopping = False
         self.watcher: Any = None
 
-    def _environ(self) -> dict[str, str]:
+    def _spawn(self) -> Any:
+        """The fleet, with a pipe on which its workers report call ends and INVITE-to-visible times."""
+        read, write = os.pipe()
         env = dict(os.environ)
         env["TELEPHONY_ENGINE_SETTINGS"] = self.settings.model_dump_json()
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-        return env
-
-    def _spawn(self) -> Any:
-        """A worker, with a pipe on which it reports call ends and INVITE-to-visible times."""
-        read, write = os.pipe()
-        env = self._environ()
         env["TELEPHONY_ENGINE_REPORT_FD"] = str(write)
-        proc = subprocess.Popen([sys.executable, "-m", "services.telephony.engine"], cwd=str(ROOT), env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "services.telephony.engine", "--workers",
+                                 str(self.settings.TELEPHONY_ENGINE_WORKERS)], cwd=str(ROOT), env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, pass_fds=(write,))
         os.close(write)
         eventlet.spawn_n(_read_reports, read)
         return proc
 
     def start(self) -> None:
-        self.procs = [self._spawn() for _ in range(self.settings.TELEPHONY_ENGINE_WORKERS)]
-        if self.procs:
+        if self.settings.TELEPHONY_ENGINE_WORKERS:
+            self.fleet = self._spawn()
             self.watcher = eventlet.spawn(self._watch)
 
     def _watch(self) -> None:
         while not self.stopping:
             eventlet.sleep(1.0)
-            for i, proc in enumerate(self.procs):
-                if proc.poll() is not None and not self.stopping:
-                    log.warning("engine worker %s ended (%s); starting another", proc.pid, proc.returncode)
-                    m.engine_restarts().inc()
-                    self.procs[i] = self._spawn()
+            if self.fleet.poll() is not None and not self.stopping:
+                log.warning("the engine fleet %s ended (%s); starting another", self.fleet.pid,
+                            self.fleet.returncode)
+                m.engine_restarts().inc()
+                self.fleet = self._spawn()
 
     @property
     def pids(self) -> list[int]:
-        return [p.pid for p in self.procs if p.poll() is None]
+        """The workers' process ids (the fleet's children)."""
+        if self.fleet is None or self.fleet.poll() is not None:
+            return []
+        return _children(self.fleet.pid)
 
     def stop(self) -> None:
         """SIGTERM: each worker unregisters and frees its leases for another replica, then ends."""
         self.stopping = True
         if self.watcher is not None:
             self.watcher.kill()
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        for proc in self.procs:
-            while proc.poll() is None and time.monotonic() < deadline:
-                eventlet.sleep(0.05)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        if self.fleet is None:
+            return
+        if self.fleet.poll() is None:
+            self.fleet.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while self.fleet.poll() is None and time.monotonic() < deadline:
+            eventlet.sleep(0.05)
+        if self.fleet.poll() is None:
+            self.fleet.kill()
+            self.fleet.wait()
 
     def kill(self) -> None:
         self.stopping = True
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
+        if self.fleet is not None and self.fleet.poll() is None:
+            self.fleet.kill()
 
     def get_dependency(self, worker_ctx: Any) -> "EngineWorkers":
         return self
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                continue
+    return sorted(found)
 
 
 class Checks(DependencyProvider):

@@ -56,3 +56,5 @@ def report(kind: str, labels: dict[str, str], value: float = 1.0) -> None:
         calls().labels(labels.get("source", "sip"), labels.get("direction", ""), labels.get("outcome", "")).inc()
     elif kind == "visible":
         invite_visible().observe(value)
+    elif kind == "restart":
+        engine_restarts().inc()

@@ -1,7 +1,7 @@
 """The engine workers against a real kamailio: more users enabled than one
 worker holds are all registered, spread over the workers by their leases; a
 worker killed outright loses its accounts to the others (and to the worker
-started in its place) within a lease period; and pjsua2's limit of 8
+forked in its place) within a lease period; and pjsua2's limit of 8
 accounts per process is guarded, not hit."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from crm_shared.db import make_engine
+from crm_shared.metrics import METRICS
 from crm_shared.testing import ROOT, wait_for
 from tests.telephony.conftest import Phones, engines
 
@@ -54,9 +55,11 @@ def test_more_users_than_a_worker_holds_all_register_and_survive_a_killed_worker
         return all(now[login][0] not in (None, victim) and now[login][1] == "registered" for login in lost)
     # within a lease (4 s) plus a sync and a REGISTER round trip
     wait_for(moved, timeout=20, interval=0.2, message=f"{lost} to register on another worker")
-    # and the killed worker was replaced
+    # and the killed worker was replaced (forked again by the fleet, which reported it)
     wait_for(lambda: len(engines(telephony_suite).pids) == 3 and pid not in engines(telephony_suite).pids,
              timeout=10, message="a new worker in the killed one's place")
+    wait_for(lambda: METRICS.value("crm_telephony_engine_restarts_total") >= 1, timeout=5,
+             message="the restart counted")
 
 
 def test_a_ninth_account_is_refused_not_fatal():
