@@ -64,6 +64,9 @@ def account_out(row: SipAccount) -> dict[str, Any]:
         state, reason = "off", "the user's SIP account is off («Подключить SIP запись», or the user is blocked)"
     elif not row.notify_incoming:
         state, reason = "off", "notify_incoming is off: no registration is kept"
+    elif row.lease_until is None or row.lease_until < utcnow():
+        # no live worker: what the last one saw is stale; another takes it within a lease period
+        state, reason = "registering", "waiting for an engine worker to take the account"
     return {
         "user_id": str(row.user_id), "login": row.login, "domain": row.domain, "port": row.port,
         "mango_username": mango_username(row.login, row.domain, row.mango), "notify_incoming": row.notify_incoming,

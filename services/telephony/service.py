@@ -362,8 +362,12 @@ class TelephonyService(DatabaseServiceBase):
             .with_for_update(skip_locked=True).limit(100)).all()
         for row in lost:
             self._count_end(row, "engine_lost", "the engine worker handling the call is gone")
-        states = dict(self.db.execute(sa.select(SipAccount.reg_state, sa.func.count()).where(
-            SipAccount.active.is_(True)).group_by(SipAccount.reg_state)).all())
+        # an account whose worker is gone is being registered again, whatever that worker last saw
+        held = sa.and_(SipAccount.lease_until.is_not(None), SipAccount.lease_until >= now)
+        shown = sa.case((SipAccount.notify_incoming.is_(False), "off"), (~held, "registering"),
+                        else_=SipAccount.reg_state)
+        states = dict(self.db.execute(sa.select(shown, sa.func.count()).where(
+            SipAccount.active.is_(True)).group_by(shown)).all())
         for state in ("off", "registering", "registered", "failed"):
             m.registrations().labels(state).set(states.get(state, 0))
         m.accounts_unheld().set(self.db.scalar(sa.select(sa.func.count()).select_from(SipAccount).where(

@@ -39,6 +39,9 @@ def test_more_users_than_a_worker_holds_all_register_and_survive_a_killed_worker
         phones.registered(api.user_id, timeout=30)
     held = holders(telephony_suite)
     workers = {held[login][0] for login in LOGINS}
+    # the replicas' gauge, read from the database every 2 s
+    wait_for(lambda: METRICS.value("crm_telephony_registrations", {"state": "registered"}) >= len(LOGINS),
+             timeout=10, message="the registrations gauge")
     assert len(workers) >= 2, held  # spread: no worker holds more than its three
     for worker in workers:
         assert sum(1 for login in LOGINS if held[login][0] == worker) <= 3

@@ -62,6 +62,14 @@ def test_sip_account_is_set_masked_journalled_and_registers(inst, phones: Phones
         return [e for e in entries if e["entity_id"] == alice.user_id]
     entry = wait_for(journalled, timeout=15, message="the journal entry")[0]
     assert entry["changes"]["password"] == "***" and "alicepw" not in str(entry)
+    # a wrong password: the registration fails with the registrar's answer
+    u05 = phones.account("u05", password="WRONG")
+
+    def failed() -> Any:
+        out = admin.ok("GET", f"/users/{u05.user_id}/sip")
+        return out if out["registration"]["state"] == "failed" else None
+    out = wait_for(failed, timeout=15, interval=0.2, message="the failed registration")
+    assert "403" in out["registration"]["reason"] and out["registration"]["expires_at"] is None
     # removed: its registration ends
     admin.ok("DELETE", f"/users/{bob.user_id}/sip", status=204)
     assert admin.call("GET", f"/users/{bob.user_id}/sip").status_code == 404
@@ -289,5 +297,15 @@ def test_mango_settings_callback_and_signed_webhooks(inst, phones: Phones):
         answered = wait_logged(employee, employee.user_id, from_number="+79035550101")
         assert answered["outcome"] == "answered" and answered["answered_at"]
         assert post("summary", pbx.webhook(summary)).status_code == 409
+        # the callback's own call: found by its command_id, answered, then ended
+        for seq, state in enumerate(("Appeared", "Connected", "Disconnected"), start=1):
+            event = {"entry_id": "entry-cb", "call_id": f"cb-{seq}", "command_id": command["command_id"],
+                     "timestamp": pbx.now(), "seq": seq, "call_state": state,
+                     "from": {"extension": "101"}, "to": {"number": "74957654321"}}
+            assert post("call", pbx.webhook(event)).status_code == 200, state
+            if state == "Connected":
+                assert active(employee, call_id=started["call_id"])[0]["state"] == "talking"
+        callback = wait_logged(employee, employee.user_id, call_id=started["call_id"])
+        assert callback["outcome"] == "answered" and callback["direction"] == "outgoing"
     finally:
         pbx.stop()
