@@ -224,7 +224,7 @@ def _measure(suite: SuiteProcesses, lab: SipLab, users: dict[str, str]) -> dict[
         time.sleep(0.5)
     visible, ringing = [], []
     for external_id, started_at, _ in rows:
-        times = sent.get(external_id)
+        times = sent.get(external_id.split(":", 1)[-1])  # "<account token>:<Call-ID>"
         if times and "invite" in times:
             visible.append(started_at.timestamp() - times["invite"])
             if "ringing" in times:

@@ -9,6 +9,7 @@ notify_incoming}`` (split at the ``@`` into login and domain, port 5060).
 The password is write-only: answers say ``password_set``."""
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
@@ -16,6 +17,7 @@ from pydantic import Field, StringConstraints, model_validator
 from contracts.base import Answer, Contract, Page
 
 Secret = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+_SIP_USER = re.compile(r"^[A-Za-z0-9._~!$&'()*+,;=%\-]+$")
 SipLogin = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128,
                                             pattern=r"^[A-Za-z0-9._~!$&'()*+,;=%\-]+$")]
 Domain = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=253,
@@ -51,12 +53,15 @@ class SipAccountIn(Contract):
     notify_incoming: bool = Field(default=True, description="Keep a registration to show incoming calls")
     extension: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{1,16}$")] | None = Field(
         default=None, description="The user's extension (добавочный номер) on the Mango Office PBX: click-to-call "
-                                  "through the PBX and its webhooks find the user by it")
+                                  "through the PBX and its webhooks find the user by it. Set by users.manage "
+                                  "only; left out, it stays as it is")
 
     @model_validator(mode="after")
     def _one_form(self) -> "SipAccountIn":
         if self.mango_username is not None:
             login, domain = self.mango_username.split("@", 1)
+            if len(login) > 128 or len(domain) > 253 or not _SIP_USER.match(login):
+                raise ValueError("mango_username: the user part is no SIP user, or a part is too long")
             if self.login not in (None, login) or self.domain not in (None, domain):
                 raise ValueError("give mango_username, or login and domain, not both")
             self.login, self.domain = login, domain

@@ -18,8 +18,9 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from contracts.telephony import SipAccountIn, mango_username, registration
-from crm_shared.errors import Conflict, NotFound, ValidationFailed, validation_failed
+from crm_shared.errors import Conflict, Forbidden, NotFound, ValidationFailed, validation_failed
 from crm_shared.records import diff
+from crm_shared.scopes import USERS_MANAGE
 from crm_shared.secrets import SecretBox, reencrypt_table
 from services.telephony.models import MangoSettings, SipAccount
 from services.telephony.sip import AccountSpec
@@ -81,9 +82,10 @@ def _journal_view(row: SipAccount) -> dict[str, Any]:
             "extension": row.extension, "mango_username": mango_username(row.login, row.domain, row.mango)}
 
 
-def put(session: Session, box: SecretBox, tenant_id: str, user: dict[str, Any], data: Any
-        ) -> tuple[SipAccount, str, dict[str, Any]]:
-    """Creates or replaces the user's account; answers it, the journal action and the changes."""
+def put(session: Session, box: SecretBox, tenant_id: str, user: dict[str, Any], data: Any,
+        may_set_extension: bool = False) -> tuple[SipAccount, str, dict[str, Any]]:
+    """Creates or replaces the user's account; answers it, the journal action and the changes. The
+    Mango Office extension decides whose phone a PBX call rings: only ``users.manage`` sets it."""
     try:
         body = SipAccountIn.model_validate(data or {})
     except ValidationError as exc:
@@ -112,7 +114,19 @@ def put(session: Session, box: SecretBox, tenant_id: str, user: dict[str, Any], 
     row.login, row.domain, row.port = body.login, body.domain, body.port
     row.mango = body.mango_username is not None
     row.notify_incoming = body.notify_incoming
-    row.extension = body.extension
+    # left out, the extension stays (a user changing their password keeps the one the admin set)
+    extension = body.extension if "extension" in body.model_fields_set else row.extension
+    if extension != (before.get("extension") if before else None):
+        if not may_set_extension:
+            raise Forbidden("setting the PBX extension needs the right 'users.manage'", code="forbidden",
+                            details={"right": USERS_MANAGE})
+        with session.no_autoflush:  # the new row is not complete yet
+            taken = extension is not None and session.scalar(sa.select(SipAccount.user_id).where(
+                SipAccount.tenant_id == tenant_id, SipAccount.extension == extension,
+                SipAccount.user_id != row.user_id))
+        if taken:
+            raise Conflict(f"the extension {extension} belongs to another user", code="extension_taken")
+    row.extension = extension
     changes = diff(before, _journal_view(row)) if before else dict(_journal_view(row))
     if body.password:
         row.password_enc = box.encrypt(body.password, context(tenant_id, row.user_id))
@@ -123,7 +137,11 @@ def put(session: Session, box: SecretBox, tenant_id: str, user: dict[str, Any], 
     row.updated_at = now
     row.reg_state, row.reg_code, row.reg_reason, row.reg_expires_at = "registering", None, None, None
     row.reg_changed_at = now
-    session.flush()
+    try:
+        session.flush()
+    except sa.exc.IntegrityError:  # the same account or extension written at the same moment
+        session.rollback()
+        raise Conflict("the account was changed at the same time; try again", code="conflict") from None
     wake_engines(session)
     return row, action if changes else "", changes
 

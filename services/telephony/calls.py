@@ -8,8 +8,8 @@ the same transaction, so the crm logs the communication exactly when the
 call is over.
 
 Rights: ``telephony.use`` places calls and shows the active list; both lists
-are scoped like communications (``communications.read``: own, department,
-all) on the user who took or placed the call."""
+show the caller's own calls, and others' as ``communications.read`` allows
+(department, all) on the user who took or placed the call."""
 from __future__ import annotations
 
 import datetime as dt
@@ -24,6 +24,7 @@ from contracts.telephony import CallQuery
 from crm_shared import scopes
 from crm_shared.errors import ValidationFailed, validation_failed
 from crm_shared.outbox import record_event
+from crm_shared.records import decode_cursor, encode_cursor
 from services.telephony.accounts import iso, utcnow
 from services.telephony.models import Call
 
@@ -68,9 +69,7 @@ def log(session: Session, principal: dict[str, Any], query: Any) -> dict[str, An
         q = CallQuery.model_validate(query or {})
     except ValidationError as exc:
         raise validation_failed(exc) from None
-    scope = scopes.require(principal, COMMUNICATIONS_READ)
-    where = [Call.tenant_id == principal["tenant_id"], Call.ended_at.is_not(None),
-             scopes.condition(principal, scope, Call.user_id)]
+    where = [Call.tenant_id == principal["tenant_id"], Call.ended_at.is_not(None), _visible(principal)]
     if q.direction:
         where.append(Call.direction == q.direction)
     if q.outcome:
@@ -82,18 +81,18 @@ def log(session: Session, principal: dict[str, Any], query: Any) -> dict[str, An
                 where.append(column == uuid.UUID(value))
             except ValueError:
                 raise ValidationFailed(f"{name} is not an id", fields={name: "not an id"}) from None
-    if q.cursor:
+    after = decode_cursor(q.cursor, 2)
+    if after is not None:
         try:
-            at, _, last = q.cursor.partition("|")
-            where.append(sa.tuple_(Call.started_at, Call.id) < sa.tuple_(dt.datetime.fromisoformat(at),
-                                                                          uuid.UUID(last)))
+            where.append(sa.tuple_(Call.started_at, Call.id) < sa.tuple_(dt.datetime.fromisoformat(str(after[0])),
+                                                                          uuid.UUID(str(after[1]))))
         except ValueError:
             raise ValidationFailed("a bad cursor", fields={"cursor": "not a cursor of this list"}) from None
     rows = list(session.scalars(sa.select(Call).where(*where).order_by(Call.started_at.desc(), Call.id.desc())
                                 .limit(q.limit + 1)))
     more = len(rows) > q.limit
     rows = rows[:q.limit]
-    cursor = f"{rows[-1].started_at.isoformat()}|{rows[-1].id}" if more and rows else None
+    cursor = encode_cursor(rows[-1].started_at.isoformat(), str(rows[-1].id)) if more and rows else None
     return {"items": [call_out(r) for r in rows], "next_cursor": cursor}
 
 
@@ -117,13 +116,14 @@ def ring(session: Session, tenant_id: str, user_id: Any, source: str, external_i
 
 def dial(session: Session, tenant_id: str, user_id: Any, to_number: str, source: str = "sip",
          external_id: str | None = None) -> Call:
-    """A click-to-call: a row the user's worker picks up (``command = 'dial'``)."""
+    """An outgoing call: a click-to-call (``sip``: a row the user's worker picks up, ``command =
+    'dial'``), or one the PBX reports."""
     now = utcnow()
     call_id = uuid.uuid4()
     row = Call(tenant_id=tenant_id, id=call_id, source=source, external_id=external_id or f"dial:{call_id}",
-               user_id=uuid.UUID(str(user_id)), direction="outgoing", state="ringing", from_number=None,
-               from_name=None, to_number=to_number, matched=False, command="dial" if source == "sip" else None,
-               started_at=now, updated_at=now)
+               user_id=uuid.UUID(str(user_id)) if user_id else None, direction="outgoing", state="ringing",
+               from_number=None, from_name=None, to_number=to_number or None, matched=False,
+               command="dial" if source == "sip" else None, started_at=now, updated_at=now)
     session.add(row)
     session.flush()
     return row
@@ -140,7 +140,10 @@ def set_state(row: Call, state: str, answered: bool = False) -> None:
 
 def end(session: Session, row: Call, outcome: str, reason: str | None = None, talk_seconds: int | None = None,
         at: dt.datetime | None = None) -> bool:
-    """Ends the call and logs it (``telephony.call_logged``); answers False when it had ended."""
+    """Ends the call and logs it (``telephony.call_logged``); answers False when it had ended. The row
+    is locked and read again first, so two enders (a worker, the watcher, a webhook) log it once."""
+    session.flush()  # what the caller set on the row so far is kept
+    session.refresh(row, with_for_update=True)
     if row.ended_at is not None:
         return False
     now = at or utcnow()
@@ -167,14 +170,19 @@ def _short(value: str | None, limit: int) -> str | None:
 
 
 # -- matching numbers to contacts -------------------------------------------------------------
-def unmatched(session: Session, limit: int = 50) -> list[Call]:
-    return list(session.scalars(sa.select(Call).where(Call.matched.is_(False)).order_by(Call.started_at)
-                                .limit(limit).with_for_update(skip_locked=True)))
+def unmatched(session: Session, limit: int = 50) -> list[tuple[str, uuid.UUID, str | None]]:
+    """Calls whose number is still to be matched: (tenant, call, number). Read without locks: the
+    matching RPCs run with no transaction open, and ``apply_match`` writes only unmatched rows."""
+    number = sa.case((Call.direction == "incoming", Call.from_number), else_=Call.to_number)
+    rows = session.execute(sa.select(Call.tenant_id, Call.id, number).where(Call.matched.is_(False))
+                           .order_by(Call.started_at).limit(limit)).all()
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
-def apply_match(row: Call, match: dict[str, Any]) -> None:
-    row.matched = True
+def apply_match(session: Session, tenant_id: str, call_id: uuid.UUID, match: dict[str, Any]) -> None:
+    values: dict[str, Any] = {"matched": True}
     for name in ("contact_id", "counterparty_id"):
-        value = match.get(name)
-        if value:
-            setattr(row, name, uuid.UUID(str(value)))
+        if match.get(name):
+            values[name] = uuid.UUID(str(match[name]))
+    session.execute(sa.update(Call).where(Call.tenant_id == tenant_id, Call.id == call_id,
+                                          Call.matched.is_(False)).values(**values))

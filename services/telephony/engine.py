@@ -123,6 +123,7 @@ class EngineWorker:
                 self._hold(session, row)
         self._dial_commands(session)
         self._ring_timeouts(session)
+        self._forget_lost_calls(session)
         session.commit()
 
     def _hold(self, session: Session, row: SipAccount) -> None:
@@ -188,6 +189,16 @@ class EngineWorker:
             row.external_id = handle[:200]
             self.dialled[handle] = Dialled(row.tenant_id, row.id, str(row.to_number), self.clock())
 
+    def _forget_lost_calls(self, session: Session) -> None:
+        """Ends this worker's open calls it no longer tracks (their end was lost to a database error)."""
+        tracked = set(self.incoming) | set(self.dialled)
+        rows = session.scalars(sa.select(Call).where(
+            Call.worker == self.worker_id, Call.ended_at.is_(None),
+            Call.started_at < sa.func.now() - dt.timedelta(seconds=10))).all()
+        for row in rows:
+            if row.external_id not in tracked:
+                self._finish(session, row, "engine_lost", "the engine lost track of the call")
+
     def _ring_timeouts(self, session: Session) -> None:
         limit = self.settings.TELEPHONY_RING_SECONDS
         for handle, dialled in list(self.dialled.items()):
@@ -208,7 +219,7 @@ class EngineWorker:
                 self._call_state(session, event)
             elif event.kind == TRANSFER:
                 self._transfer(session, event)
-        session.commit()
+            session.commit()  # one event at a time: a database error loses no more than the one
 
     def _registration(self, session: Session, event: EngineEvent) -> None:
         tenant_id, user_id = event.key
@@ -355,6 +366,10 @@ def run(settings: Settings, stop: Callable[[], bool]) -> None:
                 time.sleep(1)
                 if getattr(exc, "connection_invalidated", False) or listener.closed:
                     listener = _listen(db)
+            except Exception:  # noqa: BLE001 - one bad event or account must not end the others' registrations
+                log.exception("engine worker %s: a step failed; going on", worker_id)
+                session.rollback()
+                time.sleep(0.5)
     finally:
         try:
             worker.release_all(session)

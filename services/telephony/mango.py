@@ -74,7 +74,7 @@ def verify(form: dict[str, Any], api_key: str, api_salt: str) -> dict[str, Any]:
     given, body = str(form.get("sign") or ""), form.get("json")
     if not isinstance(body, str) or not given:
         raise MangoRefused("malformed", "a webhook needs vpbx_api_key, sign and json")
-    if not hmac.compare_digest(given.lower(), sign(api_key, body, api_salt)):
+    if not hmac.compare_digest(given.lower().encode("utf-8"), sign(api_key, body, api_salt).encode()):
         raise MangoRefused("bad_signature", "the signature does not match")
     try:
         data = json.loads(body)

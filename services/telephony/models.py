@@ -35,7 +35,9 @@ class SipAccount(Base):
         # the workers' claim: active accounts whose lease has run out, across tenants
         sa.Index("ix_sip_accounts_lease", "lease_until", postgresql_where=sa.text("active")),
         sa.Index("ix_sip_accounts_worker", "worker"),
-        sa.Index("ix_sip_accounts_extension", "tenant_id", "extension"),
+        # a Mango Office extension belongs to one user of the tenant
+        sa.Index("uq_sip_accounts_extension", "tenant_id", "extension", unique=True,
+                 postgresql_where=sa.text("extension IS NOT NULL")),
     )
 
     tenant_id: Mapped[str] = mapped_column(TENANT, primary_key=True)

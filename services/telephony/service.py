@@ -46,6 +46,7 @@ from services.telephony.settings import Settings
 log = logging.getLogger(__name__)
 
 domain_rpc = rpc(expected_exceptions=(CrmError,))
+MANGO_OPEN_HOURS = 4  # a PBX call open longer lost its end
 
 
 class TelephonyService(DatabaseServiceBase):
@@ -99,7 +100,8 @@ class TelephonyService(DatabaseServiceBase):
     @domain_rpc
     def put_sip_account(self, caller: dict[str, Any], user_id: str, data: dict[str, Any]) -> dict[str, Any]:
         principal, user = self._user(caller, user_id)
-        row, action, changes = accounts.put(self.db, self.secrets, str(principal["tenant_id"]), user, data)
+        row, action, changes = accounts.put(self.db, self.secrets, str(principal["tenant_id"]), user, data,
+                                            may_set_extension=scopes.allows(principal, scopes.USERS_MANAGE))
         if action:
             self._journal(principal, "sip_account", str(row.user_id), action,
                           {"user_id": str(row.user_id), **changes})
@@ -152,6 +154,8 @@ class TelephonyService(DatabaseServiceBase):
         account = accounts.find(self.db, tenant_id, user_id)
         pbx = self.db.get(MangoSettings, tenant_id)
         if pbx is not None and account is not None and account.extension:
+            if not account.active:
+                raise Conflict("your SIP account is off («Подключить SIP запись» is not on)", code="sip_not_enabled")
             return self._mango_callback(pbx, tenant_id, user_id, account.extension, number)
         if account is None:
             raise Conflict("you have no SIP account: set one in your user's telephony settings", code="no_sip_account")
@@ -218,8 +222,8 @@ class TelephonyService(DatabaseServiceBase):
             resp = requests.post(mango.callback_url(pbx.api_base), data=form,
                                  timeout=self.settings.TELEPHONY_MANGO_TIMEOUT_SECONDS)
             answer = resp.json() if resp.content else {}
-            result = int(answer.get("result", 0)) if isinstance(answer, dict) else 0
-        except (requests.RequestException, ValueError) as exc:
+            result = int(answer.get("result") or 0) if isinstance(answer, dict) else 0
+        except (requests.RequestException, ValueError, TypeError) as exc:
             self._end_call(row, "failed", f"the PBX did not answer: {type(exc).__name__}")
             raise PbxRefused("the Mango Office PBX did not answer", details={"reason": "unreachable"}) from None
         if resp.status_code != 200 or result != mango.OK_RESULT:
@@ -291,25 +295,32 @@ class TelephonyService(DatabaseServiceBase):
                                                     Call.external_id.in_(ids)).with_for_update().limit(1))
 
     def _mango_call(self, tenant_id: str, event: mango.CallEvent) -> None:
+        """One leg's event (``entry_id`` is the whole call, ``call_id`` a leg: an IVR, a queue, each
+        extension rung). The call rings while any leg does; a leg's end ends it only once it was
+        answered; an unanswered call ends with its summary (or the watcher's bound)."""
         row = self._mango_row(tenant_id, event.entry_id, event.command_id)
+        leg_user = self._user_by_extension(tenant_id, event.to_extension)
         if row is None:
             if event.state != mango.APPEARED:
                 return
-            user_id = self._user_by_extension(tenant_id, event.to_extension)
-            row = calls.ring(self.db, tenant_id, user_id, "mango", event.entry_id, event.from_number, None,
-                             event.to_number or event.to_extension)
+            if event.from_extension and not event.to_extension:  # dialled from a desk phone
+                row = calls.dial(self.db, tenant_id, self._user_by_extension(tenant_id, event.from_extension),
+                                 event.to_number or "", source="mango", external_id=event.entry_id)
+            else:
+                row = calls.ring(self.db, tenant_id, leg_user, "mango", event.entry_id, event.from_number, None,
+                                 event.to_number or event.to_extension)
             return
         if row.external_id != event.entry_id and event.command_id:
             row.external_id = event.entry_id  # our callback's call, by Mango's id from now on
+        if row.user_id is None and leg_user is not None:
+            row.user_id = leg_user
         if event.state == mango.CONNECTED:
+            if row.direction == "incoming" and leg_user is not None:
+                row.user_id = leg_user  # who answered
             calls.set_state(row, "talking", answered=True)
-        elif event.state == mango.DISCONNECTED:
-            if row.direction == "incoming":
-                outcome = "answered" if row.answered_at else "missed"
-            else:
-                outcome = "answered" if row.answered_at else "no_answer"
-            if calls.end(self.db, row, outcome, "the PBX ended the call"):
-                m.calls().labels("mango", row.direction, outcome).inc()
+        elif event.state == mango.DISCONNECTED and row.answered_at is not None and leg_user in (None, row.user_id):
+            if calls.end(self.db, row, "answered", "the PBX ended the call"):
+                m.calls().labels("mango", row.direction, "answered").inc()
 
     def _mango_summary(self, tenant_id: str, summary: mango.Summary) -> None:
         row = self._mango_row(tenant_id, summary.entry_id, None)
@@ -333,16 +344,16 @@ class TelephonyService(DatabaseServiceBase):
         """New calls' numbers matched to contacts (crm ``match_contact``), shown in the active list and
         carried into the call log. Best effort: when the crm cannot answer, the call stays unlinked and
         the crm matches the number again from ``call_logged``."""
-        rows = calls.unmatched(self.db)
-        for row in rows:
-            phone = row.from_number if row.direction == "incoming" else row.to_number
+        pending = calls.unmatched(self.db)
+        self.db.commit()  # no transaction (nor lock) held while the crm answers
+        for tenant_id, call_id, phone in pending:
             match: dict[str, Any] = {}
             try:
-                match = dict(self.cluster.crm.match_contact(row.tenant_id, phone=phone))
+                match = dict(self.cluster.crm.match_contact(tenant_id, phone=phone))
             except (CrmError, RemoteError) as exc:
                 log.warning("match_contact failed, the call stays unlinked: %s", exc)
-            calls.apply_match(row, match)
-        self.db.commit()
+            calls.apply_match(self.db, tenant_id, call_id, match)
+            self.db.commit()
 
     @timer(interval=2)
     def watch_engines(self) -> None:
@@ -362,6 +373,13 @@ class TelephonyService(DatabaseServiceBase):
             .with_for_update(skip_locked=True).limit(100)).all()
         for row in lost:
             self._count_end(row, "engine_lost", "the engine worker handling the call is gone")
+        # a PBX call whose end never came (a lost webhook)
+        stale = self.db.scalars(sa.select(Call).where(
+            Call.source == "mango", Call.ended_at.is_(None),
+            Call.started_at < now - dt.timedelta(hours=MANGO_OPEN_HOURS)).with_for_update(skip_locked=True)
+            .limit(100)).all()
+        for row in stale:
+            self._count_end(row, "failed", f"no end from the PBX within {MANGO_OPEN_HOURS} h")
         # an account whose worker is gone is being registered again, whatever that worker last saw
         held = sa.and_(SipAccount.lease_until.is_not(None), SipAccount.lease_until >= now)
         shown = sa.case((SipAccount.notify_incoming.is_(False), "off"), (~held, "registering"),
@@ -386,6 +404,13 @@ class TelephonyService(DatabaseServiceBase):
             active = data.sip_enabled and self._user_active(data.tenant_id, str(data.user_id))
             accounts.set_active(self.db, data.tenant_id, data.user_id, active)
 
+    @handle_event("users", "user_activated")
+    def on_user_activated(self, event: dict[str, Any]) -> None:
+        data = event_data(UserEvent, event)
+        if first_delivery(self.db, event, "telephony.on_user_activated"):
+            accounts.set_active(self.db, data.tenant_id, data.user_id,
+                                self._user_active(data.tenant_id, str(data.user_id)))
+
     @handle_event("users", "user_deactivated")
     def on_user_deactivated(self, event: dict[str, Any]) -> None:
         data = event_data(UserEvent, event)
@@ -401,9 +426,11 @@ class TelephonyService(DatabaseServiceBase):
                 accounts.delete(self.db, row)
 
     def _user_active(self, tenant_id: str, user_id: str) -> bool:
+        """The user is active and sip_enabled now. The users service unreachable: the handler fails
+        and its event is retried (the dedupe row goes back with the transaction)."""
         try:
             principal = self.cluster.users.get_principal(tenant_id, user_id)
-        except CrmError:
+        except NotFound:
             return False
         return bool(principal.get("active")) and bool(principal.get("sip_enabled"))
 

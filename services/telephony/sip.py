@@ -9,6 +9,7 @@ the CPU for up to a few milliseconds and answers what happened as plain
 ``EngineEvent`` values. No pjsua2 object escapes this module."""
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import time
@@ -37,7 +38,7 @@ class EngineError(Exception):
 @dataclass(frozen=True)
 class AccountSpec:
     login: str
-    password: str
+    password: str = field(repr=False)
     domain: str
     port: int = 5060
     register: bool = True
@@ -88,6 +89,19 @@ def parse_party(header: str) -> tuple[str | None, str | None]:
     return user, name
 
 
+def account_token(key: Any) -> str:
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:12]
+
+
+_TOKEN = re.compile(r"^[A-Z]+ \S*;crm=([0-9a-f]{12})")
+
+
+def request_token(message: str) -> str | None:
+    """The ``crm=`` token of a request's Request-URI (the Contact it was sent to)."""
+    m = _TOKEN.match(message or "")
+    return m.group(1) if m else None
+
+
 def completed_elsewhere(message: str) -> bool:
     """A CANCEL saying the call was answered on another phone (RFC 3326: ``Reason: SIP;cause=200``)."""
     for line in message.splitlines():
@@ -108,6 +122,7 @@ class SipEngine:
         self.events: list[EngineEvent] = []
         self._accounts: dict[Any, Any] = {}
         self._specs: dict[Any, AccountSpec] = {}
+        self._tokens: dict[str, Any] = {}  # the Contact's ";crm=" parameter -> the account's key
         self._calls: dict[str, Any] = {}
         self._ended: list[Any] = []
         self._ep: Any = None
@@ -180,6 +195,10 @@ class SipEngine:
         cfg.sipConfig.authCreds.append(pj.AuthCredInfo("digest", "*", spec.login, 0, spec.password))
         cfg.natConfig.udpKaIntervalSec = spec.keepalive_seconds
         cfg.mediaConfig.transportConfig.port = 0
+        # pjsua2 picks the account of an INVITE by its To header, which two tenants' accounts at one
+        # provider can share: the registered Contact carries the account's own token instead
+        token = account_token(key)
+        cfg.sipConfig.contactUriParams = f";crm={token}"
         account = _Account(self, key)
         try:
             account.create(cfg)
@@ -187,11 +206,13 @@ class SipEngine:
             raise EngineError(exc.info()) from None
         self._accounts[key] = account
         self._specs[key] = spec
+        self._tokens[token] = key
 
     def remove(self, key: Any) -> None:
         """Unregisters (REGISTER with Expires: 0) and forgets the account and its calls."""
         account = self._accounts.pop(key, None)
         self._specs.pop(key, None)
+        self._tokens.pop(account_token(key), None)
         if account is None:
             return
         for call in list(self._calls.values()):
@@ -278,11 +299,21 @@ def _make_account_class() -> Any:
                                           state=state, expires=expires))
 
         def onIncomingCall(self, prm: Any) -> None:  # noqa: N802
-            call = _Call(self.engine, self.key, self, prm.callId)
+            engine = self.engine
+            token = request_token(str(prm.rdata.wholeMsg))
+            key = engine._tokens.get(token, self.key) if token else self.key
+            account = engine._accounts.get(key, self)
+            call = _Call(engine, key, account, prm.callId)
             info = call.getInfo()
-            handle = str(info.callIdString)
-            call.handle = handle
-            own = self.engine._calls.get(handle)
+            call_id = str(info.callIdString)
+            if token is not None and token not in engine._tokens:
+                # sent to an account this engine no longer holds (a stale binding): not ours to ring
+                call.ignored = True
+                op = pj.CallOpParam()
+                op.statusCode = 404
+                engine._quiet(call.answer, op)
+                return
+            own = engine._calls.get(call_id)
             if own is not None and own.outgoing:
                 # our own click-to-call forked back to this registration: not a call to ring
                 call.ignored = True
@@ -292,12 +323,15 @@ def _make_account_class() -> Any:
                 return
             number, name = parse_party(str(info.remoteUri))
             to_user, _ = parse_party(str(info.localUri))
-            self.engine._calls[handle] = call
+            # one handle per account: a forking proxy may send the same Call-ID to several of them
+            handle = f"{account_token(key)}:{call_id}"
+            call.handle = handle
+            engine._calls[handle] = call
             op = pj.CallOpParam()
             op.statusCode = 180  # ring, and never answer: the user's real phone takes the call
-            self.engine._quiet(call.answer, op)
-            self.engine._emit(EngineEvent(INCOMING, key=self.key, call=handle, from_number=number,
-                                          from_name=name, to_user=to_user, state=RINGING))
+            engine._quiet(call.answer, op)
+            engine._emit(EngineEvent(INCOMING, key=key, call=handle, from_number=number, from_name=name,
+                                     to_user=to_user, state=RINGING))
 
     return Account
 

@@ -246,6 +246,8 @@ def update_user(work: Work, user_id: Any, data: Any) -> dict[str, Any]:
     work.journal("user", user.id, "update", changes)
     if deactivated:
         work.emit("user_deactivated", {"tenant_id": work.tenant_id, "user_id": user.id}, user.id)
+    if not before["active"] and after["active"]:
+        work.emit("user_activated", {"tenant_id": work.tenant_id, "user_id": user.id}, user.id)
     if before["sip_enabled"] != after["sip_enabled"]:
         # the telephony service registers or stops this user's SIP account
         work.emit("user_sip_changed", {"tenant_id": work.tenant_id, "user_id": user.id,

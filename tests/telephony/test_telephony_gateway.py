@@ -234,6 +234,11 @@ def test_turning_sip_off_stops_the_registration(inst, phones: Phones, sip_lab):
              message="kamailio to forget u04")
     admin.ok("PATCH", f"/users/{u04.user_id}", {"sip_enabled": True})
     phones.registered(u04.user_id)
+    # blocking the user stops it too; unblocking registers it again
+    admin.ok("PATCH", f"/users/{u04.user_id}", {"active": False})
+    wait_for(off, timeout=15, interval=0.2, message="the blocked user's account to go off")
+    admin.ok("PATCH", f"/users/{u04.user_id}", {"active": True})
+    phones.registered(u04.user_id)
 
 
 # -- Mango Office (a local stand-in for its API) ------------------------------------------------
@@ -255,6 +260,17 @@ def test_mango_settings_callback_and_signed_webhooks(inst, phones: Phones):
                                                            "password": "p", "notify_incoming": False,
                                                            "extension": "101"})
         phones.made.append(employee.user_id)
+        # the extension decides whose phone rings: only users.manage sets it, once per tenant
+        resp = employee.call("PUT", f"/users/{employee.user_id}/sip", json={
+            "mango_username": "uvarov@mycompany.mangosip.ru", "notify_incoming": False, "extension": "102"})
+        assert resp.status_code == 403, resp.text
+        employee.ok("PUT", f"/users/{employee.user_id}/sip", {"mango_username": "uvarov@mycompany.mangosip.ru",
+                                                              "password": "new", "notify_incoming": False})
+        assert admin.ok("GET", f"/users/{employee.user_id}/sip")["extension"] == "101"  # kept
+        other = phones.user("mango-other")
+        resp = admin.call("PUT", f"/users/{other.user_id}/sip", json={
+            "mango_username": "other@mycompany.mangosip.ru", "password": "p", "extension": "101"})
+        assert resp.status_code == 409 and resp.json()["error"]["code"] == "extension_taken", resp.text
         # click-to-call through the PBX: a signed commands/callback from the user's extension
         started = employee.ok("POST", "/calls", {"to_number": "+7 495 765-43-21"}, status=202)
         assert pbx.refused == [] and len(pbx.commands) == 1, pbx.refused
@@ -285,8 +301,13 @@ def test_mango_settings_callback_and_signed_webhooks(inst, phones: Phones):
         assert stale.status_code == 403 and stale.json()["error"]["reason"] == "stale"
         unknown = post("call", "vpbx_api_key=someone-else&sign=00&json=%7B%7D")
         assert unknown.status_code == 403
+        # the leg's end does not end an unanswered call (other legs may ring): its summary does
         gone = {**appeared, "seq": 4, "call_state": "Disconnected", "timestamp": pbx.now()}
         assert post("call", pbx.webhook(gone)).status_code == 200
+        assert active(employee, call_id=ringing["call_id"])[0]["state"] == "ringing"
+        lost = {"entry_id": "entry-1", "call_direction": 1, "from": {"number": CALLER_NUMBER},
+                "to": {"extension": "101"}, "create_time": pbx.now() - 20, "end_time": pbx.now(), "entry_result": 0}
+        assert post("summary", pbx.webhook(lost)).status_code == 200
         logged = wait_logged(employee, employee.user_id, call_id=ringing["call_id"])
         assert logged["outcome"] == "missed" and logged["source"] == "mango"
         # a summary of a call never seen by events/call: logged from it alone

@@ -41,7 +41,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_sip_accounts_lease", "sip_accounts", ["lease_until"], postgresql_where=sa.text("active"))
     op.create_index("ix_sip_accounts_worker", "sip_accounts", ["worker"])
-    op.create_index("ix_sip_accounts_extension", "sip_accounts", ["tenant_id", "extension"])
+    op.create_index("uq_sip_accounts_extension", "sip_accounts", ["tenant_id", "extension"], unique=True,
+                    postgresql_where=sa.text("extension IS NOT NULL"))
     op.create_table(
         "calls",
         sa.Column("tenant_id", TENANT, primary_key=True),
