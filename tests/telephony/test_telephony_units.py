@@ -36,8 +36,10 @@ from services.telephony.sip import (
     AccountSpec,
     EngineEvent,
     EngineFull,
+    account_token,
     completed_elsewhere,
     parse_party,
+    request_token,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +55,12 @@ def test_caller_id_and_answered_elsewhere():
     assert completed_elsewhere(cancel)
     assert not completed_elsewhere('CANCEL sip:a@b SIP/2.0\r\nReason: SIP;cause=487\r\n\r\n')
     assert not completed_elsewhere("CANCEL sip:a@b SIP/2.0\r\n\r\n")
+    # an INVITE finds its account by the token of the Contact it was sent to, not by its To header
+    key_a, key_b = ("tenant-a", uuid.UUID(int=1)), ("tenant-b", uuid.UUID(int=1))
+    assert account_token(key_a) != account_token(key_b) and len(account_token(key_a)) == 12
+    invite = f"INVITE sip:u06@10.0.0.5:5062;ob;crm={account_token(key_b)} SIP/2.0\r\nTo: <sip:u06@sipnet.ru>\r\n"
+    assert request_token(invite) == account_token(key_b)
+    assert request_token("INVITE sip:u06@10.0.0.5:5062 SIP/2.0\r\n") is None
 
 
 def test_check_reasons():
