@@ -10,6 +10,7 @@ database, outbox and metrics providers in ``crm_shared``).
   the bound."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -60,6 +61,10 @@ class EngineWorkers(DependencyProvider):
 
     def start(self) -> None:
         if self.settings.TELEPHONY_ENGINE_WORKERS:
+            if importlib.util.find_spec("pjsua2") is None:  # its wheels are x86_64 only
+                log.error("pjsua2 is not installed (pjsua2-python has x86_64 wheels only): no SIP engine runs "
+                          "here; the API, checks aside, and the Mango Office adapter still do")
+                return
             self.fleet = self._spawn()
             self.watcher = eventlet.spawn(self._watch)
 
