@@ -31,8 +31,6 @@ RegistrationState = Literal["off", "registering", "registered", "failed"]
 CallState = Literal["ringing", "talking", "transferring", "ended"]
 Direction = Literal["incoming", "outgoing"]
 # how a call ended
-OUTCOMES = ("missed", "answered_elsewhere", "answered", "transferred", "no_answer", "transfer_failed",
-            "failed", "engine_lost")
 Outcome = Literal["missed", "answered_elsewhere", "answered", "transferred", "no_answer", "transfer_failed",
                   "failed", "engine_lost"]
 # why a check failed

@@ -208,6 +208,15 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, mess
         eventlet.sleep(interval)
 
 
+def migrated_database(databases: Databases, name: str, label: str | None = None) -> str:
+    """A fresh database (``label`` names it) at the head of service ``name``'s migrations."""
+    from crm_shared.migrations import migrate
+
+    url = databases.create(label or name)
+    migrate(url, Path(ROOT, package_of(name).replace(".", "/"), "migrations"), name)
+    return url
+
+
 def start_service(name: str, amqp_uri: str, databases: Databases, **overrides: Any) -> tuple[Any, str | None]:
     """Starts one of the suite's services in this process on a fresh, migrated
     database (none for the gateway); returns the container and the database URL."""
@@ -215,12 +224,8 @@ def start_service(name: str, amqp_uri: str, databases: Databases, **overrides: A
 
     from nameko.containers import ServiceContainer
 
-    from crm_shared.migrations import migrate
-
-    url = databases.create(name) if name != "gateway" else None
+    url = migrated_database(databases, name) if name != "gateway" else None
     _, config = service_config(name, amqp_uri, url, **overrides)
-    if url:
-        migrate(url, Path(ROOT, package_of(name).replace(".", "/"), "migrations"), name)
     container = ServiceContainer(importlib.import_module(f"{package_of(name)}.service").SERVICE, config)
     container.start()
     return container, url

@@ -76,12 +76,12 @@ def _now_sql(seconds: float) -> Any:
 
 
 class EngineWorker:
-    """The loop of one worker process, with its SIP engine and its database sessions."""
+    """The loop of one worker process, with its SIP engine; each call is given the database session."""
 
-    def __init__(self, settings: Settings, engine: SipEngine, sessions: "sessionmaker[Session]", box: SecretBox,
-                 worker_id: str, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, settings: Settings, engine: SipEngine, box: SecretBox, worker_id: str,
+                 clock: Callable[[], float] = time.monotonic,
                  report: Callable[[str, dict[str, str], float], None] | None = None) -> None:
-        self.settings, self.engine, self.sessions, self.box = settings, engine, sessions, box
+        self.settings, self.engine, self.box = settings, engine, box
         self.report = report or (lambda kind, labels, value: None)
         self.worker_id, self.clock = worker_id, clock
         self.held: dict[Key, int] = {}          # account -> the version the engine holds
@@ -347,7 +347,7 @@ def run(settings: Settings, stop: Callable[[], bool]) -> None:
                        settings.TELEPHONY_SIP_BIND or "", settings.TELEPHONY_SIP_PUBLIC_ADDRESS or "")
     engine.start()
     worker_id = f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    worker = EngineWorker(settings, engine, sessions, box, worker_id, report=_reporter())
+    worker = EngineWorker(settings, engine, box, worker_id, report=_reporter())
     listener = _listen(db)
     log.info("engine worker %s holds up to %s accounts", worker_id, engine.max_accounts)
     session = sessions()

@@ -224,19 +224,20 @@ class TelephonyService(DatabaseServiceBase):
             answer = resp.json() if resp.content else {}
             result = int(answer.get("result") or 0) if isinstance(answer, dict) else 0
         except (requests.RequestException, ValueError, TypeError) as exc:
-            self._end_call(row, "failed", f"the PBX did not answer: {type(exc).__name__}")
+            self._end(row, "failed", f"the PBX did not answer: {type(exc).__name__}")
+            self.db.commit()
             raise PbxRefused("the Mango Office PBX did not answer", details={"reason": "unreachable"}) from None
         if resp.status_code != 200 or result != mango.OK_RESULT:
-            self._end_call(row, "failed", f"the PBX refused the call: HTTP {resp.status_code}, result {result}")
+            self._end(row, "failed", f"the PBX refused the call: HTTP {resp.status_code}, result {result}")
+            self.db.commit()
             raise PbxRefused(f"the Mango Office PBX refused the call (result {result})",
                              details={"reason": "refused", "result": result})
         return {"call_id": str(row.id)}
 
-    def _end_call(self, row: Call, outcome: str, reason: str) -> None:
-        row = self.db.get(Call, (row.tenant_id, row.id), populate_existing=True, with_for_update=True)
-        if row is not None and calls.end(self.db, row, outcome, reason):
+    def _end(self, row: Call, outcome: str, reason: str, at: dt.datetime | None = None) -> None:
+        """Ends and logs the call (``calls.end`` locks and re-reads it: logged once), and counts it."""
+        if calls.end(self.db, row, outcome, reason, at=at):
             m.calls().labels(row.source, row.direction, outcome).inc()
-        self.db.commit()
 
     @domain_rpc
     def mango_webhook(self, kind: str, content: str) -> dict[str, Any]:
@@ -319,8 +320,7 @@ class TelephonyService(DatabaseServiceBase):
                 row.user_id = leg_user  # who answered
             calls.set_state(row, "talking", answered=True)
         elif event.state == mango.DISCONNECTED and row.answered_at is not None and leg_user in (None, row.user_id):
-            if calls.end(self.db, row, "answered", "the PBX ended the call"):
-                m.calls().labels("mango", row.direction, "answered").inc()
+            self._end(row, "answered", "the PBX ended the call")
 
     def _mango_summary(self, tenant_id: str, summary: mango.Summary) -> None:
         row = self._mango_row(tenant_id, summary.entry_id, None)
@@ -335,8 +335,7 @@ class TelephonyService(DatabaseServiceBase):
             row.answered_at = row.answered_at or summary.talk
         outcome = ("answered" if summary.answered else
                    ("missed" if row.direction == "incoming" else "no_answer"))
-        if calls.end(self.db, row, outcome, "the PBX's summary", at=summary.ended):
-            m.calls().labels("mango", row.direction, outcome).inc()
+        self._end(row, outcome, "the PBX's summary", at=summary.ended)
 
     # -- background work ------------------------------------------------------------------------
     @setting_job_timer("TELEPHONY_MATCH_TICK_SECONDS")
@@ -365,21 +364,21 @@ class TelephonyService(DatabaseServiceBase):
             Call.started_at < now - dt.timedelta(seconds=s.TELEPHONY_DIAL_WAIT_SECONDS))
             .with_for_update(skip_locked=True).limit(100)).all()
         for row in waited:
-            self._count_end(row, "failed", "no engine worker holds this user's SIP account (is it registered?)")
+            self._end(row, "failed", "no engine worker holds this user's SIP account (is it registered?)")
         live = sa.select(SipAccount.worker).where(SipAccount.worker == Call.worker, SipAccount.lease_until > now)
         lost = self.db.scalars(sa.select(Call).where(
             Call.source == "sip", Call.ended_at.is_(None), Call.worker.is_not(None),
             Call.started_at < now - dt.timedelta(seconds=5), ~sa.exists(live))
             .with_for_update(skip_locked=True).limit(100)).all()
         for row in lost:
-            self._count_end(row, "engine_lost", "the engine worker handling the call is gone")
+            self._end(row, "engine_lost", "the engine worker handling the call is gone")
         # a PBX call whose end never came (a lost webhook)
         stale = self.db.scalars(sa.select(Call).where(
             Call.source == "mango", Call.ended_at.is_(None),
             Call.started_at < now - dt.timedelta(hours=MANGO_OPEN_HOURS)).with_for_update(skip_locked=True)
             .limit(100)).all()
         for row in stale:
-            self._count_end(row, "failed", f"no end from the PBX within {MANGO_OPEN_HOURS} h")
+            self._end(row, "failed", f"no end from the PBX within {MANGO_OPEN_HOURS} h")
         # an account whose worker is gone is being registered again, whatever that worker last saw
         held = sa.and_(SipAccount.lease_until.is_not(None), SipAccount.lease_until >= now)
         shown = sa.case((SipAccount.notify_incoming.is_(False), "off"), (~held, "registering"),
@@ -391,10 +390,6 @@ class TelephonyService(DatabaseServiceBase):
         m.accounts_unheld().set(self.db.scalar(sa.select(sa.func.count()).select_from(SipAccount).where(
             SipAccount.active.is_(True), sa.or_(SipAccount.lease_until.is_(None), SipAccount.lease_until < now))))
         self.db.commit()
-
-    def _count_end(self, row: Call, outcome: str, reason: str) -> None:
-        if calls.end(self.db, row, outcome, reason):
-            m.calls().labels(row.source, row.direction, outcome).inc()
 
     # -- the users service's events ---------------------------------------------------------------
     @handle_event("users", "user_sip_changed")

@@ -169,10 +169,6 @@ class SipEngine:
         self._ep = None
 
     @property
-    def keys(self) -> list[Any]:
-        return list(self._accounts)
-
-    @property
     def free(self) -> int:
         return self.max_accounts - len(self._accounts)
 

@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session
 
 from crm_shared.db import make_engine
 from crm_shared.errors import CrmError, Forbidden, ValidationFailed
-from crm_shared.migrations import migrate
 from crm_shared.secrets import SecretBox, generate_key
-from crm_shared.testing import Databases
+from crm_shared.testing import Databases, migrated_database
 from services.mail import accounts, parsing
 from services.mail.models import MailAccount, MailEntry, MailFolder, MailMessage
 from services.mail.sync import FolderSync, QuotaExceeded, SyncLimits, SyncResult
@@ -87,8 +86,7 @@ def test_who_manages_whose_accounts():
 
 @pytest.fixture(scope="module")
 def mail_engine(databases: Databases) -> Any:
-    url = databases.create("mail-units")
-    migrate(url, ROOT / "services" / "mail" / "migrations", "mail")
+    url = migrated_database(databases, "mail", "mail-units")
     engine = make_engine(url)
     yield engine, url
     engine.dispose()

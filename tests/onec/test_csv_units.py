@@ -19,8 +19,7 @@ from sqlalchemy.orm import sessionmaker
 from contracts.imports import ImportQuery, duplicate_keys
 from crm_shared.db import make_engine
 from crm_shared.errors import ValidationFailed
-from crm_shared.layout import ROOT
-from crm_shared.migrations import migrate
+from crm_shared.testing import migrated_database
 from services.onec import columns, exports, imports
 from services.onec.models import ImportFile, ImportRow
 from services.onec.tables import neutralized, read_table
@@ -165,8 +164,7 @@ class FakeCrm:
 
 @pytest.fixture(scope="module")
 def onec_session(databases: Any) -> Any:
-    url = databases.create("onec_units")
-    migrate(url, ROOT / "services" / "onec" / "migrations", "onec")
+    url = migrated_database(databases, "onec", "onec_units")
     engine = make_engine(url, pool_size=1)
     yield sessionmaker(engine, expire_on_commit=False)
     engine.dispose()

@@ -19,9 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from contracts.telephony import CallIn, SipAccountIn
 from crm_shared.db import make_engine
-from crm_shared.migrations import migrate
 from crm_shared.secrets import SecretBox, generate_key
-from crm_shared.testing import Databases
+from crm_shared.testing import Databases, migrated_database
 from services.telephony import accounts, check, mango
 from services.telephony.engine import EngineWorker
 from services.telephony.models import Call, SipAccount
@@ -158,8 +157,7 @@ class FakeEngine:
 
 @pytest.fixture(scope="module")
 def telephony_db(databases: Databases) -> Any:
-    url = databases.create("telephony-units")
-    migrate(url, ROOT / "services" / "telephony" / "migrations", "telephony")
+    url = migrated_database(databases, "telephony", "telephony-units")
     engine = make_engine(url)
     yield engine, url
     engine.dispose()
@@ -199,8 +197,8 @@ def test_workers_share_accounts_by_lease_and_let_go_of_inactive_ones(fresh):
     with sessions() as s:
         rows = [new_account(s, tenant, f"u{i}") for i in range(3)]
     one, two = FakeEngine(2), FakeEngine(2)
-    w1 = EngineWorker(settings(), one, sessions, BOX, "w1")  # type: ignore[arg-type]
-    w2 = EngineWorker(settings(), two, sessions, BOX, "w2")  # type: ignore[arg-type]
+    w1 = EngineWorker(settings(), one, BOX, "w1")  # type: ignore[arg-type]
+    w2 = EngineWorker(settings(), two, BOX, "w2")  # type: ignore[arg-type]
     with sessions() as s:
         w1.sync(s)
         w2.sync(s)
@@ -238,7 +236,7 @@ def test_incoming_call_rings_and_ends_missed_or_elsewhere_with_the_event(fresh):
         new_account(s, tenant, "alice")
     fake = FakeEngine(2)
     reports: list[tuple[str, dict[str, str], float]] = []
-    worker = EngineWorker(settings(), fake, sessions, BOX, "w1",  # type: ignore[arg-type]
+    worker = EngineWorker(settings(), fake, BOX, "w1",  # type: ignore[arg-type]
                           report=lambda k, labels, v: reports.append((k, labels, v)))
     with sessions() as s:
         worker.sync(s)
@@ -268,7 +266,7 @@ def test_click_to_call_rings_the_user_then_transfers_and_ends_with_its_reason(fr
     with sessions() as s:
         account = new_account(s, tenant, "bob")
     fake = FakeEngine(2)
-    worker = EngineWorker(settings(), fake, sessions, BOX, "w1")  # type: ignore[arg-type]
+    worker = EngineWorker(settings(), fake, BOX, "w1")  # type: ignore[arg-type]
     from services.telephony import calls
     with sessions() as s:
         worker.sync(s)
