@@ -10,6 +10,18 @@
 # Exact tag; for production builds pin the digest too:
 #   docker build --build-arg PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:<digest> .
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# The web console is built with Node (its files only reach the image; Node does not).
+ARG NODE_IMAGE=node:20.19.5-bookworm-slim
+
+# -------------------------------------------------------------- console stage
+FROM ${NODE_IMAGE} AS console
+WORKDIR /console
+COPY console/package.json console/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY console/index.html console/tsconfig.json console/vite.config.ts ./
+COPY console/src/ ./src/
+COPY console/public/ ./public/
+RUN npm run build
 
 # ---------------------------------------------------------------- build stage
 FROM ${PYTHON_IMAGE} AS build
@@ -32,6 +44,8 @@ COPY crm_shared/ /app/crm_shared/
 COPY services/ /app/services/
 COPY gateway/ /app/gateway/
 COPY deploy/docker/healthcheck.py /app/deploy/docker/healthcheck.py
+# the gateway serves these at / (gateway/console.py)
+COPY --from=console /console/dist/ /app/console/dist/
 # Bytecode is compiled here because the runtime root filesystem is read-only.
 RUN python -m compileall -q /app
 

@@ -4,7 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test lint typecheck unit bench venv infra lock clean fuzz-tools
+.PHONY: run test lint typecheck unit bench venv infra lock clean fuzz-tools console console-test console-e2e
+
+# The web console (console/): npm packages from its lockfile, built into console/dist
+# when a source is newer than the build.
+CONSOLE_SOURCES := $(shell find console/src console/public -type f 2>/dev/null) console/index.html \
+	console/tsconfig.json console/vite.config.ts console/package-lock.json
 
 $(VENV)/.installed: requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +21,24 @@ venv: $(VENV)/.installed
 infra:
 	bash scripts/ensure-infra.sh
 
-run: venv infra
+console/node_modules/.installed: console/package-lock.json
+	cd console && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+console/dist/index.html: console/node_modules/.installed $(CONSOLE_SOURCES)
+	cd console && npm run --silent build
+
+console: console/dist/index.html
+
+# the client's own logic (vitest) and its types
+console-test: console/node_modules/.installed
+	cd console && npx tsc --noEmit && npx vitest run
+
+# the screens in Debian's Chromium against the real suite (own pytest process: no eventlet)
+console-e2e: venv infra console
+	$(VENV)/bin/pytest -p no:pytest_nameko console/e2e
+
+run: venv infra console
 	$(PY) scripts/run_suite.py
 
 lint: venv
@@ -28,8 +50,9 @@ typecheck: venv
 fuzz-tools:
 	bash scripts/schemathesis-tool.sh
 
-test: venv infra lint typecheck fuzz-tools
+test: venv infra lint typecheck fuzz-tools console console-test
 	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -p no:pytest_nameko console/e2e
 
 bench: venv infra
 	bash scripts/bench-tools.sh
@@ -43,4 +66,4 @@ lock:
 	rm -rf .lockvenv
 
 clean:
-	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .run .pytest_cache .mypy_cache .ruff_cache console/node_modules console/dist console/e2e/artifacts

@@ -303,7 +303,8 @@ class Instance:
         assert resp.status_code == 201, resp.text
         body = resp.json()
         self.product_code = body["product_code"]
-        self.admin = self.login("admin", body["admin"]["password"])
+        self.admin_password = body["admin"]["password"]
+        self.admin = self.login("admin", self.admin_password)
         self.tenant_id = self.admin.tenant_id
 
     def login(self, login: str, password: str = STRONG) -> Api:

@@ -7,6 +7,7 @@ from typing import Any
 
 from crm_shared.rpc import ClusterRpc
 from crm_shared.service import ServiceBase
+from gateway.console import ConsoleRoutes
 from gateway.dependencies import Readiness
 from gateway.openapi import build_openapi
 from gateway.routes.auth import AuthRoutes
@@ -38,6 +39,7 @@ class GatewayService(
     MailRoutes,
     CallRoutes,
     TelephonyRoutes,
+    ConsoleRoutes,
     ServiceBase,
 ):
     name = "gateway"

@@ -15,6 +15,8 @@ class Settings(ServiceSettings):
     GATEWAY_TRUSTED_PROXY_HOPS: int = Field(default=0, ge=0, le=10)
     # how often the list of revoked sessions (and the public keys) is reloaded from auth
     GATEWAY_TOKEN_RESYNC_SECONDS: float = Field(default=30.0, ge=1, le=3600)
+    # the web console's build (``npm run build`` in console/); empty: console/dist of the checkout
+    CONSOLE_DIR: str | None = None
 
     @field_validator("CRM_OPERATOR_TOKEN", mode="before")
     @classmethod

@@ -13,6 +13,13 @@ command -v curl >/dev/null || need+=(curl)
 command -v kamailio >/dev/null || need+=(kamailio)
 command -v sipp >/dev/null || need+=(sip-tester)
 command -v baresip >/dev/null || need+=(baresip-core)
+# the console's browser tests (console/e2e): Debian's Chromium, driven by Playwright
+[ -x /usr/bin/chromium ] || need+=(chromium)
+# the console is built with Vite 8, which needs Node.js 20.19 or newer (Debian 12's own is 18: not enough)
+if ! node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' 2>/dev/null; then
+  echo "ci-install: the console needs Node.js >= 20.19 with npm (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then echo "ci-install: need root to install: ${need[*]}" >&2; exit 1; fi
   apt-get update -q

@@ -40,13 +40,20 @@ def test_base_image_is_pinned(instructions: list[dict[str, Any]]) -> None:
             for ins in instructions if ins["cmd"] == "ARG" and "=" in ins["value"][0]}
     base = args["PYTHON_IMAGE"]
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", base), base
+    node = args["NODE_IMAGE"]
+    assert re.fullmatch(r"node:20\.\d+\.\d+-bookworm-slim(@sha256:[0-9a-f]{64})?", node), node
     froms = [ins["value"][0] for ins in instructions if ins["cmd"] == "FROM"]
-    assert froms == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"], "build and runtime stages from the same pinned base"
+    assert froms == ["${NODE_IMAGE}", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"], \
+        "the console's Node stage, then build and runtime stages from the same pinned base"
 
 
 def test_runtime_stage_is_minimal_and_non_root(instructions: list[dict[str, Any]]) -> None:
-    build, runtime = stages(instructions)
+    console, build, runtime = stages(instructions)
+    assert [ins["value"][-1] for ins in console if ins["cmd"] == "FROM"] == ["console"]
     assert [ins["value"][-1] for ins in build if ins["cmd"] == "FROM"] == ["build"]
+    # only the console's built files leave the Node stage
+    from_console = [ins["value"] for ins in build if "--from=console" in ins["flags"]]
+    assert from_console == [["/console/dist/", "/app/console/dist/"]], from_console
     for ins in runtime:
         if ins["cmd"] == "RUN":
             assert not BUILD_TOOLS.search(ins["value"][0]), f"build tooling in the runtime stage: {ins['original']}"
@@ -61,7 +68,8 @@ def test_runtime_stage_is_minimal_and_non_root(instructions: list[dict[str, Any]
 
 
 def test_dependencies_come_from_the_lock(instructions: list[dict[str, Any]]) -> None:
-    build, _ = stages(instructions)
+    console, build, _ = stages(instructions)
+    assert any("npm ci" in ins["value"][0] for ins in console if ins["cmd"] == "RUN"), "the console from its lockfile"
     runs = " ".join(ins["value"][0] for ins in build if ins["cmd"] == "RUN")
     assert "-c requirements.lock" in runs and "-r requirements.in" in runs
 
@@ -117,6 +125,7 @@ def test_healthcheck_reports_unhealthy_when_nothing_listens(dt: Any, monkeypatch
 def test_every_python_package_of_the_suite_is_copied(instructions: list[dict[str, Any]]) -> None:
     """A new top-level package (like contracts/) must reach the image, or every process fails to import."""
     root = Path(__file__).resolve().parents[2]
-    packages = {p.name for p in root.iterdir() if (p / "__init__.py").exists()} - {"tests", "bench"}
+    # console/ is Python only for its browser tests; the image gets its built files (the Node stage)
+    packages = {p.name for p in root.iterdir() if (p / "__init__.py").exists()} - {"tests", "bench", "console"}
     copied = {ins["value"][0].rstrip("/") for ins in instructions if ins["cmd"] == "COPY" and not ins["flags"]}
     assert packages <= copied, f"not copied into the image: {sorted(packages - copied)}"

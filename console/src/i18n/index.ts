@@ -1,0 +1,20 @@
+import { ru, type MessageKey } from "./ru";
+
+export type { MessageKey };
+
+const catalogue: Record<MessageKey, string> = ru;
+
+/** The catalogue's text for `key`, with {name} placeholders filled from `vars`. */
+export function t(key: MessageKey, vars: Record<string, string | number> = {}): string {
+  return catalogue[key].replace(/\{(\w+)\}/g, (whole, name: string) => (name in vars ? String(vars[name]) : whole));
+}
+
+export function hasKey(key: string): key is MessageKey {
+  return Object.prototype.hasOwnProperty.call(catalogue, key);
+}
+
+const dateTime = new Intl.DateTimeFormat("ru-RU", { dateStyle: "short", timeStyle: "medium" });
+
+export function formatTime(iso: string | null | undefined): string {
+  return iso ? dateTime.format(new Date(iso)) : "—";
+}
