@@ -54,7 +54,7 @@ test: venv infra lint typecheck fuzz-tools console console-test
 	$(VENV)/bin/pytest
 	$(VENV)/bin/pytest -p no:pytest_nameko console/e2e
 
-bench: venv infra
+bench: venv infra console
 	bash scripts/bench-tools.sh
 	$(PY) -m bench
 

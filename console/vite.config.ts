@@ -4,6 +4,8 @@ import { defineConfig } from "vite";
 export default defineConfig({
   base: "/",
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
+  // `npx vite` in console/: a dev server with hot reload, the API proxied to `make run`'s gateway (port 8000)
+  server: { proxy: { "/api": "http://127.0.0.1:8000" } },
   build: {
     outDir: "dist",
     emptyOutDir: true,

@@ -133,6 +133,9 @@ def main() -> int:
         stop_all(procs)
         return 1
     print(f"CRM suite ready: {base}  (API under {base}/api/v1, OpenAPI at {base}/openapi.json)")
+    console = "the web console" if (ROOT / "console" / "dist" / "index.html").exists() else \
+        "the web console once built (make console)"
+    print(f"open {base}/ in a browser for {console}")
     print(f"operator token (CRM_OPERATOR_TOKEN): {env['CRM_OPERATOR_TOKEN']}")
     print(demo_tenant(base, env["CRM_OPERATOR_TOKEN"]))
     print(f"processes: {', '.join(f'{n}={p.pid}' for n, p in procs.items())}; logs in {STATE}/logs/")

@@ -417,9 +417,10 @@ def test_journal_filters_and_rights_hide_sections(admin: Screen, inst: Instance,
     page.get_by_role("button", name="Применить").click()
     page.wait_for_function("""() => {
         const cells = [...document.querySelectorAll('[data-testid=journal] tbody td:nth-child(3)')]
-            .map(c => c.textContent);
+            .map(c => c.dataset.code);
         return cells.length > 0 && cells.every(c => c === 'department');
     }""")
+    assert page.get_by_test_id("journal").locator("tbody td").nth(2).inner_text() == "Подразделение"
     admin.accessible("journal")
 
     # an employee sees only what their role allows; the server still decides

@@ -68,14 +68,19 @@ export const SECTIONS: Section[] = [
   { path: "/journal", key: "nav.journal", right: "journal.read" },
 ];
 
+/** Sends the browser to `to` once rendered (a section the user may not open). */
+function Redirect({ to }: { to: string }) {
+  useEffect(() => navigate(to), [to]);
+  return null;
+}
+
 function route(path: string, access: Access) {
   const parts = path.split("/").filter(Boolean);
   const allowed = SECTIONS.filter((s) => access.can(s.right));
   const section = SECTIONS.find((s) => s.path === `/${parts[0] ?? ""}`);
   if (!section || !access.can(section.right)) {
     if (allowed.length === 0) return <p class="banner warn">{t("app.noRights")}</p>;
-    navigate(allowed[0].path);
-    return null;
+    return <Redirect to={allowed[0].path} />;
   }
   switch (section.path) {
     case "/users":

@@ -13,6 +13,12 @@ export function hasKey(key: string): key is MessageKey {
   return Object.prototype.hasOwnProperty.call(catalogue, key);
 }
 
+/** The catalogue's word for a code the API answers (`level.error`…), else the code itself. */
+export function label(prefix: string, code: string): string {
+  const key = `${prefix}.${code}`;
+  return hasKey(key) ? catalogue[key] : code;
+}
+
 const dateTime = new Intl.DateTimeFormat("ru-RU", { dateStyle: "short", timeStyle: "medium" });
 
 export function formatTime(iso: string | null | undefined): string {

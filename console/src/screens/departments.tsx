@@ -35,7 +35,12 @@ export function DepartmentsScreen() {
   useEffect(() => void load(), []);
 
   const current = departments.find((d) => d.id === selected) ?? null;
-  useEffect(() => setName(current?.name ?? ""), [selected, departments]);
+  // the rename field is set when a department is chosen, not by an effect: an effect
+  // running after the first keystrokes would overwrite them
+  const choose = (department: Department) => {
+    setSelected(department.id);
+    setName(department.name);
+  };
 
   const act = async (action: () => Promise<unknown>, done: string) => {
     setError(null);
@@ -108,7 +113,7 @@ export function DepartmentsScreen() {
                   setDropTarget(null);
                   if (id && id !== item.id) move(id, item.id);
                 }}>
-                <button type="button" class="node" onClick={() => setSelected(item.id)}>
+                <button type="button" class="node" onClick={() => choose(item)}>
                   {item.name}{item.is_root ? ` (${t("dept.root")})` : ""}
                 </button>
               </li>

@@ -1,7 +1,7 @@
 // «Журнал»: every change, filterable by object, action and time.
 import { useEffect, useState } from "preact/hooks";
 import { api, type Page as ApiPage } from "../api";
-import { formatTime, t } from "../i18n";
+import { formatTime, label, t } from "../i18n";
 import type { JournalEntry } from "../types";
 import { ErrorBanner, Page } from "../ui";
 
@@ -43,7 +43,8 @@ export function JournalScreen() {
         <label for="j-entity">{t("journal.entity")}</label>
         <input id="j-entity" value={entity} onInput={(e) => setEntity((e.currentTarget as HTMLInputElement).value)} list="j-entities" />
         <datalist id="j-entities">
-          {["user", "role", "department", "position", "contact", "counterparty", "product", "invoice", "payment", "mail_account", "sip_account"].map((e) => <option key={e} value={e} />)}
+          {["user", "role", "department", "position", "contact", "counterparty", "product", "invoice", "payment", "mail_account", "sip_account"]
+            .map((e) => <option key={e} value={e}>{label("entity", e)}</option>)}
         </datalist>
         <label for="j-action">{t("journal.action")}</label>
         <input id="j-action" value={action} onInput={(e) => setAction((e.currentTarget as HTMLInputElement).value)} />
@@ -67,8 +68,8 @@ export function JournalScreen() {
             <tr key={entry.id}>
               <td>{formatTime(entry.at)}</td>
               <td>{entry.actor?.full_name ?? entry.actor?.login ?? t("journal.system")}</td>
-              <td>{entry.entity}</td>
-              <td>{entry.action}</td>
+              <td data-code={entry.entity}>{label("entity", entry.entity)}</td>
+              <td>{label("action", entry.action)}</td>
               <td class="changes">{changesText(entry.changes)}</td>
             </tr>
           ))}

@@ -3,7 +3,7 @@
 // progress bar, the unload file, «Журнал обмена», and the 8.2 rules file.
 import { useEffect, useState } from "preact/hooks";
 import { all, api, pollJob, saveBlob, type Page as ApiPage } from "../api";
-import { formatTime, t, type MessageKey } from "../i18n";
+import { formatTime, label, t, type MessageKey } from "../i18n";
 import type { ExchangeJob, ExchangeLogEntry, ExchangeSettings, ExchangeVersion } from "../types";
 import { Checkbox, ErrorBanner, Notice, Page, Progress, SelectField, TextField } from "../ui";
 
@@ -239,7 +239,7 @@ export function OneCScreen() {
         <tbody>
           {log.map((entry) => (
             <tr key={entry.id} class={entry.level}>
-              <td>{formatTime(entry.at)}</td><td>{entry.level}</td><td>{entry.message}{entry.path ? ` (${entry.path})` : ""}</td>
+              <td>{formatTime(entry.at)}</td><td>{label("level", entry.level)}</td><td>{entry.message}{entry.path ? ` (${entry.path})` : ""}</td>
             </tr>
           ))}
         </tbody>

@@ -96,8 +96,10 @@ export function UserForm({ userId }: { userId: string | null }) {
         setPositions(pos);
         setDepartments(deps);
         if (userId) {
-          fill(await api.get<User>(`/users/${userId}`));
-          await Promise.all([loadSip(userId), loadMail(userId)]);
+          // the form shows (its title names the user) only once its SIP and mail parts are in,
+          // so nothing typed early is overwritten by a late answer
+          const [value] = await Promise.all([api.get<User>(`/users/${userId}`), loadSip(userId), loadMail(userId)]);
+          fill(value);
         }
       } catch (err) {
         setError(err);
