@@ -193,10 +193,10 @@ class TcpProxy:
 
 
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, message: str = "condition") -> Any:
-    """Polls ``predicate`` until it returns something truthy; fails after ``timeout``."""
+    """Polls ``predicate`` until it returns something truthy; fails after ``timeout``.
+    ``time.sleep`` is eventlet's where eventlet is patched in (tests/, bench/) and the
+    plain one where it is not (the console's browser tests)."""
     import time
-
-    import eventlet
 
     deadline = time.monotonic() + timeout
     while True:
@@ -205,7 +205,7 @@ def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05, mess
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        eventlet.sleep(interval)
+        time.sleep(interval)
 
 
 def migrated_database(databases: Databases, name: str, label: str | None = None) -> str:
@@ -291,6 +291,22 @@ def error_of(resp: requests.Response, status: int, code: str) -> dict[str, Any]:
     error = resp.json()["error"]
     assert error["code"] == code, error
     return dict(error)
+
+
+def run_suite_output(proc: Any, timeout: float = 150) -> str:
+    """What ``scripts/run_suite.py`` printed until it said it is up (or stopped saying anything)."""
+    import time
+
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    return "".join(lines)
 
 
 class Instance:

@@ -5,12 +5,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import requests
 
 from crm_shared.layout import ROOT, SERVICES
-from crm_shared.testing import free_port
+from crm_shared.testing import free_port, run_suite_output
 
 
 def test_run_suite_starts_everything_and_stops_cleanly(rabbit, databases, tmp_path):
@@ -34,17 +33,8 @@ def test_run_suite_starts_everything_and_stops_cleanly(rabbit, databases, tmp_pa
 
     proc = subprocess.Popen([sys.executable, "scripts/run_suite.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    lines = []
     try:
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            lines.append(line)
-            if "Ctrl-C stops everything" in line:
-                break
-        output = "".join(lines)
+        output = run_suite_output(proc, 150)
         assert "CRM suite ready" in output, output
         assert "operator token (CRM_OPERATOR_TOKEN): dev-" in output
         base = f"http://127.0.0.1:{env['GATEWAY_PORT']}"

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import requests
 
 from crm_shared.layout import ROOT, SERVICES
-from crm_shared.testing import Databases, free_port
+from crm_shared.testing import Databases, free_port, run_suite_output
 
 ARTIFACTS = ROOT / "console" / "e2e" / "artifacts"
 AXE = ROOT / "console" / "node_modules" / "axe-core" / "axe.min.js"
@@ -63,22 +62,14 @@ def start_suite(amqp_uri: str, databases: Databases, run_dir: Path, extra: dict[
         env[f"{name.upper()}_DATABASE_URL"] = databases.create(f"console_{name}")
     proc = subprocess.Popen([sys.executable, "scripts/run_suite.py"], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    lines: list[str] = []
-    deadline = time.monotonic() + 180
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        if "Ctrl-C stops everything" in line:
-            break
-    text = "".join(lines)
+    text = run_suite_output(proc, 180)
+    lines = text.splitlines(keepends=True)
     token = re.search(r"operator token \(CRM_OPERATOR_TOKEN\): (\S+)", text)
     demo = re.search(r"demo tenant: product code (\S+), login (\S+), password (\S+)", text)
     if not (token and demo):
         proc.kill()
         raise RuntimeError("the suite did not start:\n" + text)
+
     def drain() -> None:  # so the suite never blocks on a full pipe
         assert proc.stdout is not None
         for rest in proc.stdout:
@@ -114,14 +105,3 @@ def api_login(base: str, product_code: str, login: str, password: str) -> reques
     http.headers["Authorization"] = f"Bearer {resp.json()['access_token']}"
     return http
 
-
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.1, message: str = "condition") -> Any:
-    """Polls ``predicate`` until it returns something truthy (plain sleeps: no eventlet hub here)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)

@@ -11,8 +11,7 @@ from typing import Any
 import requests
 
 from console.e2e.conftest import Screen, sign_in
-from console.e2e.harness import wait_until
-from crm_shared.testing import STRONG, Instance
+from crm_shared.testing import STRONG, Instance, wait_for
 
 OPERATOR = {"company_name": "ООО Тест", "owner_email": "owner@example.test"}
 
@@ -256,7 +255,7 @@ def test_departments_create_rename_move_by_drag_and_delete(admin: Screen, inst: 
         page.get_by_test_id(f"dept-{name}").wait_for()
     page.get_by_test_id("dept-Москва").drag_to(page.get_by_test_id("dept-Продажи"))
     deps = {d["name"]: d for d in inst.admin.ok("GET", "/departments")["items"]}
-    wait_until(lambda: {d["name"]: d for d in inst.admin.ok("GET", "/departments")["items"]}["Москва"]["parent_id"]
+    wait_for(lambda: {d["name"]: d for d in inst.admin.ok("GET", "/departments")["items"]}["Москва"]["parent_id"]
              == deps["Продажи"]["id"], timeout=10)
     page.get_by_test_id("dept-Москва").and_(page.locator(".depth-2")).wait_for()
     admin.accessible("departments")

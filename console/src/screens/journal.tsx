@@ -1,7 +1,7 @@
 // «Журнал»: every change, filterable by object, action and time.
 import { useEffect, useState } from "preact/hooks";
-import { api, type Page as ApiPage } from "../api";
 import { formatTime, label, t } from "../i18n";
+import { usePagedList } from "../paged";
 import type { JournalEntry } from "../types";
 import { ErrorBanner, Page } from "../ui";
 
@@ -14,27 +14,13 @@ export function JournalScreen() {
   const [action, setAction] = useState("");
   const [since, setSince] = useState("");
   const [until, setUntil] = useState("");
-  const [items, setItems] = useState<JournalEntry[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(false);
+  const list = usePagedList<JournalEntry>("/journal", false);
+  const { items, cursor, error, loading } = list;
+  const load = (more: string | null) => list.load({
+    entity: entity.trim() || null, action: action.trim() || null,
+    since: since ? new Date(since).toISOString() : null, until: until ? new Date(until).toISOString() : null,
+  }, more);
 
-  const load = async (more: string | null) => {
-    setLoading(true);
-    try {
-      const page = await api.get<ApiPage<JournalEntry>>("/journal", {
-        entity: entity.trim() || null, action: action.trim() || null, limit: 50, cursor: more,
-        since: since ? new Date(since).toISOString() : null, until: until ? new Date(until).toISOString() : null,
-      });
-      setItems((prev) => (more ? [...prev, ...page.items] : page.items));
-      setCursor(page.next_cursor);
-      setError(null);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setLoading(false);
-    }
-  };
   useEffect(() => void load(null), []);
 
   return (

@@ -97,22 +97,15 @@ export function OneCScreen() {
     return done;
   };
 
-  const load = async () => {
-    if (!file) {
-      setError(null);
-      setNotice(t("onec.noFile"));
-      return;
-    }
+  /** Saves the settings, then starts a job (`start` answers its id) and follows it. */
+  const runJob = async (start: () => Promise<{ job_id: string }>) => {
     setBusy(true);
     setNotice(null);
     setJob(null);
     try {
       if (!(await saveSettings())) return;
       setNotice(null);
-      const accepted = await api.upload<{ job_id: string }>("/exchange/import", file, {
-        version, objects: importObjects.join(","), overwrite, file_name: (fileName.trim() || file.name).slice(0, 100),
-      });
-      await follow(accepted.job_id);
+      await follow((await start()).job_id);
     } catch (err) {
       setError(err);
     } finally {
@@ -120,22 +113,20 @@ export function OneCScreen() {
     }
   };
 
-  const unload = async () => {
-    setBusy(true);
-    setNotice(null);
-    setJob(null);
-    try {
-      if (!(await saveSettings())) return;
-      setNotice(null);
-      const objects = Object.keys(settingsBody().export_objects);
-      const accepted = await api.post<{ job_id: string }>("/exchange/export", { version, objects });
-      await follow(accepted.job_id);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
+  const load = async () => {
+    if (!file) {
+      setError(null);
+      setNotice(t("onec.noFile"));
+      return;
     }
+    await runJob(() => api.upload<{ job_id: string }>("/exchange/import", file, {
+      version, objects: importObjects.join(","), overwrite, file_name: (fileName.trim() || file.name).slice(0, 100),
+    }));
   };
+
+  const unload = () => runJob(() => api.post<{ job_id: string }>("/exchange/export", {
+    version, objects: Object.keys(settingsBody().export_objects),
+  }));
 
   const download = async () => {
     if (!job?.download_url) return;

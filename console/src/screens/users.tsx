@@ -1,34 +1,18 @@
 // «Пользователи»: the list with search and the active/inactive state.
 import { useEffect, useState } from "preact/hooks";
-import { api, type Page } from "../api";
 import { navigate } from "../app";
 import { t } from "../i18n";
+import { usePagedList } from "../paged";
 import type { User } from "../types";
 import { ErrorBanner, Page as Screen } from "../ui";
 
 export function UsersScreen() {
   const [q, setQ] = useState("");
   const [state, setState] = useState<"all" | "active" | "inactive">("all");
-  const [items, setItems] = useState<User[]>([]);
-  const [cursor, setCursor] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
-  const [loading, setLoading] = useState(true);
-
-  const load = async (more: string | null) => {
-    setLoading(true);
-    try {
-      const page = await api.get<Page<User>>("/users", {
-        q: q.trim() || null, active: state === "all" ? null : state === "active", limit: 50, cursor: more,
-      });
-      setItems((prev) => (more ? [...prev, ...page.items] : page.items));
-      setCursor(page.next_cursor);
-      setError(null);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setLoading(false);
-    }
-  };
+  const list = usePagedList<User>("/users");
+  const { items, cursor, error, loading } = list;
+  const query = () => ({ q: q.trim() || null, active: state === "all" ? null : state === "active" });
+  const load = (more: string | null) => list.load(query(), more);
 
   useEffect(() => {
     const timer = window.setTimeout(() => void load(null), q ? 250 : 0);
