@@ -38,13 +38,7 @@ export interface Department {
   is_root: boolean;
 }
 
-export interface Position {
-  id: string;
-  title: string;
-  department_id: string;
-  department_name: string;
-  role_id: string;
-  role_name: string;
+export interface Position extends UserPosition {
   holders: number;
 }
 
