@@ -217,6 +217,8 @@ def test_mail_accounts_yandex_preset_and_custom_against_dovecot(admin: Screen, i
     page.get_by_text(re.compile(r"Папок загружено: \d+")).wait_for()
     page.get_by_label("Отправленные письма загружать из папки").select_option("Sent")
     admin.accessible("mail-custom-checked")
+    # checked and its folders listed from the form as typed: nothing is stored before «Сохранить»
+    assert [a["name"] for a in inst.admin.ok("GET", f"/users/{user['id']}/mail-accounts")["items"]] == ["anna"]
     page.get_by_role("button", name="Сохранить").click()
     page.get_by_role("link", name="Рабочая").wait_for()
     accounts = {a["name"]: a for a in inst.admin.ok("GET", f"/users/{user['id']}/mail-accounts")["items"]}

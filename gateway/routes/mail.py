@@ -68,6 +68,21 @@ class MailRoutes:
     def check_mail_account(self, request: Request, user_id: str, account_id: str) -> Any:
         return self._mail(SERVER_TIMEOUT).check_mail_account(caller(self.context), user_id, account_id)
 
+    @api("POST", "/api/v1/users/<string:user_id>/mail-accounts/check", body=MailAccountCreate, response=CheckOut,
+         tags=("mail",), errors=(403, 404),
+         summary="«Проверить» before saving: log in with a new account's settings, each side answers ok "
+                 "or why not; nothing is stored")
+    def check_mail_settings(self, request: Request, user_id: str, body: MailAccountCreate) -> Any:
+        return self._mail(SERVER_TIMEOUT).check_mail_settings(caller(self.context), user_id,
+                                                              body.model_dump(mode="json", exclude_unset=True))
+
+    @api("POST", "/api/v1/users/<string:user_id>/mail-accounts/folders", body=MailAccountCreate,
+         response=list_of(FolderOut), tags=("mail",), errors=(403, 404, 502),
+         summary="«Загрузить папки» before saving: the folders the new account's settings reach; nothing is stored")
+    def list_mail_folders_of_settings(self, request: Request, user_id: str, body: MailAccountCreate) -> Any:
+        data = body.model_dump(mode="json", exclude_unset=True)
+        return self._mail(SERVER_TIMEOUT).list_mail_folders_of_settings(caller(self.context), user_id, data)
+
     @api("GET", f"{ACCOUNT}/folders", response=list_of(FolderOut), tags=("mail",), errors=(403, 404, 502),
          summary="«Загрузить папки»: the server's folders with their special use (pick the sent folder)")
     def list_mail_folders(self, request: Request, user_id: str, account_id: str) -> Any:

@@ -186,17 +186,32 @@ class MailService(DatabaseServiceBase):
     def check_mail_account(self, caller: dict[str, Any], user_id: str, account_id: str) -> dict[str, Any]:
         """Logs in to IMAP and to SMTP for real, side by side, within the account's timeout."""
         _, row = self._account(caller, user_id, account_id)
+        return self._check(row, self.db.commit)  # no transaction held while the servers answer
+
+    @domain_rpc
+    def check_mail_settings(self, caller: dict[str, Any], user_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """«Проверить» before the account is saved: the settings of a new account (validated as a
+        create is), logged in with for real; nothing is stored."""
+        return self._check(self._unsaved(caller, user_id, data), self.db.rollback)
+
+    def _unsaved(self, caller: dict[str, Any], user_id: str, data: dict[str, Any]) -> MailAccount:
+        """The account ``data`` would create, built in a transaction the caller rolls back."""
+        principal = self._manager_of(caller, user_id)
+        return accounts.create(self.db, self.secrets, str(principal["tenant_id"]), str(user_id), data)
+
+    def _check(self, row: MailAccount, release: Any) -> dict[str, Any]:
         cap = self.settings.MAIL_CHECK_TIMEOUT_SECONDS
         imap_ep = accounts.imap_endpoint(row, self.secrets, cap)
         smtp_ep, authenticate = accounts.smtp_endpoint(row, self.secrets, cap)
         hint = accounts.app_password_hint(row)
-        self.db.commit()  # no transaction held while the servers answer
+        secure = row.smtp_require_secure_auth
+        release()
 
         def imap_side() -> None:
             servers.imap_call(imap_ep, lambda client: None, hint)
 
         def smtp_side() -> None:
-            client = servers.smtp_login(smtp_ep, authenticate, row.smtp_require_secure_auth, hint)
+            client = servers.smtp_login(smtp_ep, authenticate, secure, hint)
             client.quit()
 
         results = [eventlet.spawn(_timed, "imap", imap_side), eventlet.spawn(_timed, "smtp", smtp_side)]
@@ -205,9 +220,18 @@ class MailService(DatabaseServiceBase):
     @domain_rpc
     def list_mail_folders(self, caller: dict[str, Any], user_id: str, account_id: str) -> dict[str, Any]:
         _, row = self._account(caller, user_id, account_id)
+        return self._folders(row, self.db.commit)
+
+    @domain_rpc
+    def list_mail_folders_of_settings(self, caller: dict[str, Any], user_id: str,
+                                      data: dict[str, Any]) -> dict[str, Any]:
+        """«Загрузить папки» before the account is saved; nothing is stored."""
+        return self._folders(self._unsaved(caller, user_id, data), self.db.rollback)
+
+    def _folders(self, row: MailAccount, release: Any) -> dict[str, Any]:
         endpoint = accounts.imap_endpoint(row, self.secrets, self.settings.MAIL_CHECK_TIMEOUT_SECONDS)
         hint = accounts.app_password_hint(row)
-        self.db.commit()
+        release()
         try:
             found = servers.imap_call(endpoint, servers.folders, hint)
         except servers.MailServerError as exc:

@@ -216,6 +216,36 @@ def test_folders_with_special_use_and_decoded_names(admin, mail_lab):
     admin.ok("DELETE", f"/users/{me}/mail-accounts/{acc['id']}", status=204)
 
 
+def test_settings_are_checked_and_their_folders_listed_before_saving(admin, inst, mail_lab):
+    """«Проверить» and «Загрузить папки» on a form not saved yet: the same answers, nothing stored
+    (no account, no journal entry), and the same rights as creating the account."""
+    me = admin.user_id
+    before = admin.ok("GET", f"/users/{me}/mail-accounts")["items"]
+    journal_before = len(admin.ok("GET", "/journal", entity="mail_account", limit=500)["items"])
+    good = admin.ok("POST", f"/users/{me}/mail-accounts/check", custom_account(mail_lab, "carol@example.test"))
+    assert (good["imap"]["ok"], good["smtp"]["ok"]) == (True, True), good
+    bad = admin.ok("POST", f"/users/{me}/mail-accounts/check",
+                   custom_account(mail_lab, "carol@example.test", password="wrong-pass"))
+    assert (bad["imap"]["reason"], bad["smtp"]["reason"]) == ("auth", "auth"), bad
+    folders = admin.ok("POST", f"/users/{me}/mail-accounts/folders", custom_account(mail_lab, "carol@example.test"))
+    assert {f["name"]: f["special_use"] for f in folders["items"]}["Sent"] == "\\Sent"
+    refused = admin.call("POST", f"/users/{me}/mail-accounts/folders",
+                         json=custom_account(mail_lab, "carol@example.test", password="wrong-pass"))
+    assert error_of(refused, 502, "mail_server_error")["reason"] == "auth"
+    # validated as a create is
+    invalid = admin.call("POST", f"/users/{me}/mail-accounts/check", json={"name": "x", "email": "not-an-address",
+                                                                        "password": "p"})
+    assert invalid.status_code == 422 and "email" in invalid.json()["error"]["fields"]
+    assert admin.ok("GET", f"/users/{me}/mail-accounts")["items"] == before
+    assert len(admin.ok("GET", "/journal", entity="mail_account", limit=500)["items"]) == journal_before
+    # an employee may check their own settings, not another user's
+    clerk = staff(inst, "checker")
+    own = clerk.ok("POST", f"/users/{clerk.user_id}/mail-accounts/check",
+                   custom_account(mail_lab, "carol@example.test"))
+    assert own["imap"]["ok"] is True
+    error_of(clerk.call("POST", f"/users/{me}/mail-accounts/check", json=custom_account(mail_lab)), 403, "forbidden")
+
+
 # -- polling ---------------------------------------------------------------------------------------
 
 def cyrillic_messages(to: str) -> list[bytes]:

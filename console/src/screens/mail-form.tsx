@@ -146,39 +146,47 @@ export function MailAccountForm({ userId, accountId }: { userId: string; account
     if (saved) navigate(`/users/${userId}`);
   };
 
+  // A new account is checked and its folders listed from the form as typed, nothing stored;
+  // a saved one is saved first (its stored password is used when the field is left empty).
   const runCheck = async () => {
     setBusy("check");
     setCheck(null);
-    const creating = !account;
-    const saved = await persist();
-    if (saved) {
-      if (creating) {
-        setNotice(t("mail.savedForCheck"));
-        window.history.replaceState(null, "", `#/users/${userId}/mail/${saved.id}`);
+    setError(null);
+    try {
+      if (!account) {
+        setCheck(await api.post<MailCheck>(`/users/${userId}/mail-accounts/check`, bodyOf(form, true)));
+      } else {
+        const saved = await persist();
+        if (saved) {
+          setCheck(await api.post<MailCheck>(`/users/${userId}/mail-accounts/${saved.id}/check`));
+          await loadStatus(saved.id);
+        }
       }
-      try {
-        setCheck(await api.post<MailCheck>(`/users/${userId}/mail-accounts/${saved.id}/check`));
-        await loadStatus(saved.id);
-      } catch (err) {
-        setError(err);
-      }
+    } catch (err) {
+      setError(err);
     }
     setBusy("");
   };
 
   const loadFolders = async () => {
     setBusy("folders");
-    const saved = await persist();
-    if (saved) {
-      try {
-        const items = await all<MailFolder>(`/users/${userId}/mail-accounts/${saved.id}/folders`);
+    setError(null);
+    try {
+      let items: MailFolder[] | null = null;
+      if (!account) {
+        items = (await api.post<{ items: MailFolder[] }>(`/users/${userId}/mail-accounts/folders`, bodyOf(form, true))).items;
+      } else {
+        const saved = await persist();
+        if (saved) items = await all<MailFolder>(`/users/${userId}/mail-accounts/${saved.id}/folders`);
+      }
+      if (items) {
         setFolders(items);
         const sent = items.find((f) => f.special_use === "\\Sent");
         setForm((f) => ({ ...f, sent_folder: f.sent_folder || sent?.name || "" }));
         setNotice(t("mail.foldersLoaded", { n: items.length }));
-      } catch (err) {
-        setError(err);
       }
+    } catch (err) {
+      setError(err);
     }
     setBusy("");
   };
