@@ -7,7 +7,8 @@
 - Every answer carries a strict Content-Security-Policy: scripts, styles, images and
   connections from this origin only, no inline code, no framing.
 - Without a build the console's paths answer 404 with how to make one; the API is
-  unaffected. These routes are not part of the API, so not in the OpenAPI document."""
+  unaffected. These routes are not part of the API, so not in the OpenAPI document;
+  they are counted in ``crm_http_requests_total`` by route and status like the API's."""
 from __future__ import annotations
 
 import gzip
@@ -23,6 +24,7 @@ from werkzeug.wrappers import Request, Response
 
 from crm_shared.config import settings_of
 from crm_shared.layout import ROOT
+from gateway.entrypoints import _requests_total
 from gateway.exceptions import json_response
 from gateway.server import ApiWebServer
 from gateway.settings import Settings
@@ -120,6 +122,8 @@ class ConsoleEndpoint(HttpRequestHandler):
             response.set_etag(found.etag)
             response.headers["Cache-Control"] = found.cache_control
         response.headers.update(SECURITY_HEADERS)
+        # counted with the API's requests, so the gateway's dashboards and alerts see these too
+        _requests_total().labels("GET", self.url, str(response.status_code)).inc()
         return response
 
 

@@ -43,6 +43,7 @@ class RunningSuite:
     demo: dict[str, str]
     proc: subprocess.Popen[str]
     output: list[str] = field(default_factory=list)
+    metrics_url: str = ""
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -77,7 +78,8 @@ def start_suite(amqp_uri: str, databases: Databases, run_dir: Path, extra: dict[
 
     threading.Thread(target=drain, daemon=True).start()
     return RunningSuite(f"http://127.0.0.1:{env['GATEWAY_PORT']}", token.group(1),
-                        {"product_code": demo.group(1), "login": demo.group(2), "password": demo.group(3)}, proc, lines)
+                        {"product_code": demo.group(1), "login": demo.group(2), "password": demo.group(3)}, proc, lines,
+                        f"http://127.0.0.1:{env['GATEWAY_METRICS_PORT']}/metrics")
 
 
 def axe_violations(page: Any) -> list[dict[str, Any]]:

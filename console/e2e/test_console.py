@@ -462,3 +462,6 @@ def test_first_load_is_within_budget_and_served_with_a_strict_policy(suite: Any)
     assert total <= 200 * 1024, f"first load is {total} bytes gzipped"
     etag = page.headers["ETag"]
     assert requests.get(f"{suite.url}/", headers={"If-None-Match": etag}, timeout=10).status_code == 304
+    metrics = requests.get(suite.metrics_url, timeout=10).text
+    assert re.search(r'crm_http_requests_total\{[^}]*route="/"[^}]*status="304"[^}]*\} [1-9]', metrics), \
+        [line for line in metrics.splitlines() if 'route="/"' in line]
