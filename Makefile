@@ -52,7 +52,7 @@ fuzz-tools:
 
 test: venv infra lint typecheck fuzz-tools console console-test
 	$(VENV)/bin/pytest
-	$(VENV)/bin/pytest -p no:pytest_nameko console/e2e
+	$(MAKE) --no-print-directory console-e2e
 
 bench: venv infra console
 	bash scripts/bench-tools.sh

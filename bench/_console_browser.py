@@ -29,7 +29,7 @@ def main(base: str, product_code: str, password: str, samples: int) -> dict[str,
         page.wait_for_function(f"() => {ROWS} >= 50")
         out["first_load_bytes"].append(float(sum(received)))
         for _ in range(samples):
-            # a reload: the session resumes (refresh, /auth/me), then the list of 50 users
+            # a reload: the session resumes from sessionStorage, /auth/me, then the list of 50 users
             page.reload()
             at = page.wait_for_function(f"() => {ROWS} >= 50 ? performance.now() : 0", polling="raf").json_value()
             out["console_ms"].append(float(at))

@@ -1,7 +1,7 @@
 """The web console in Debian's Chromium against the suite's processes as ``make run``
 starts them: how long a reload of «Пользователи» takes until its 50 rows are on the
 screen (from navigation start: index.html revalidated, the bundle from cache, the
-session resumed with a refresh and ``/auth/me``, then ``GET /users?limit=50`` and the
+session resumed from the tab's storage and ``/auth/me``, then ``GET /users?limit=50`` and the
 render), against, in the same page and run, the bare ``fetch`` of that list (the API's
 own share). ``BENCH_CONSOLE_SAMPLES`` reloads (40).
 

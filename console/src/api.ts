@@ -37,8 +37,11 @@ const BASE = "/api/v1";
 
 type Listener = (signedIn: boolean) => void;
 
+/** The pair as kept in the tab, with when its access token expires (so a reload knows). */
+type SavedPair = TokenPair & { expires_at?: number };
+
 class Session {
-  private pair: TokenPair | null = null;
+  private pair: SavedPair | null = null;
   private timer: number | undefined;
   private refreshing: Promise<boolean> | null = null;
   private listeners: Listener[] = [];
@@ -46,7 +49,7 @@ class Session {
   constructor() {
     try {
       const saved = sessionStorage.getItem(STORAGE_KEY);
-      if (saved) this.pair = JSON.parse(saved) as TokenPair;
+      if (saved) this.pair = JSON.parse(saved) as SavedPair;
     } catch {
       this.pair = null;
     }
@@ -68,15 +71,17 @@ class Session {
   }
 
   start(pair: TokenPair): void {
-    this.pair = pair;
-    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(pair));
-    this.schedule(pair.expires_in);
+    this.pair = { ...pair, expires_at: Date.now() + pair.expires_in * 1000 };
+    sessionStorage.setItem(STORAGE_KEY, JSON.stringify(this.pair));
+    this.schedule(pair.expires_in, pair.expires_in);
     this.listeners.forEach((l) => l(true));
   }
 
+  /** After a reload: the refresh is scheduled for what is left of the token's lifetime. */
   resume(): void {
-    // after a reload the remaining lifetime is unknown: refresh now, then on schedule
-    if (this.pair) void this.refresh();
+    if (!this.pair) return;
+    const left = ((this.pair.expires_at ?? 0) - Date.now()) / 1000;
+    this.schedule(left, this.pair.expires_in);
   }
 
   end(): void {
@@ -86,11 +91,13 @@ class Session {
     this.listeners.forEach((l) => l(false));
   }
 
-  private schedule(expiresIn: number): void {
+  private schedule(left: number, lifetime: number): void {
     window.clearTimeout(this.timer);
     // a minute early (or at 80% of a short lifetime), so a request never carries a stale token
-    const lead = Math.min(60, expiresIn * 0.2);
-    this.timer = window.setTimeout(() => void this.refresh(), Math.max(1, expiresIn - lead) * 1000);
+    const lead = Math.min(60, lifetime * 0.2);
+    const wait = left - lead;
+    if (wait <= 0) void this.refresh();
+    else this.timer = window.setTimeout(() => void this.refresh(), wait * 1000);
   }
 
   /** One refresh at a time; false (and the session ends) when the refresh token is refused. */

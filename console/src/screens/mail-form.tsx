@@ -71,7 +71,6 @@ function bodyOf(form: Form, creating: boolean): Record<string, unknown> {
       smtp.login = form.smtp_login.trim() || null;
       if (form.smtp_password) smtp.password = form.smtp_password;
     }
-    body.imap = body.imap as object;
     body.smtp = smtp;
   }
   return body;
